@@ -1,0 +1,21 @@
+"""lstheory: derive, prove and check the mathematics of label smoothing."""
+from lstheory.closed_form import (
+    convert_eps,
+    logit_gap,
+    min_loss,
+    optimal_logits,
+    optimal_logits_for_target,
+    smoothed_target,
+)
+from lstheory._validation import CONVENTIONS
+
+__version__ = "0.1.0"
+__all__ = [
+    "CONVENTIONS",
+    "convert_eps",
+    "logit_gap",
+    "min_loss",
+    "optimal_logits",
+    "optimal_logits_for_target",
+    "smoothed_target",
+]

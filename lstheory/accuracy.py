@@ -1,0 +1,177 @@
+"""Measure the closed forms in ulps against mpmath, on deliberately hard points.
+
+The oracle follows scipy.special's mpmath tests: each float64 input reaches
+mpmath as the exact same number (through :class:`fractions.Fraction`), the
+arithmetic that can be exact is exact (rationals), and the remaining
+transcendental step runs at ``dps`` decimal digits (60 by default).  The
+oracle is itself cross-checked by agreement at rising precision
+(``tests/test_closed_form_accuracy.py``).
+
+The naive formulas are kept here, and only here, as the baseline the docs
+compare against: they are what a user would type, not what lstheory computes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Iterable, Iterator
+
+import mpmath
+import numpy as np
+
+from lstheory.closed_form import logit_gap, min_loss
+
+REFERENCE_DPS = 60
+
+HARD_NUM_CLASSES: tuple[int, ...] = (2, 3, 4, 7, 10, 1000, 32000, 10**6, 2**31, 2**53 - 1, 2**53)
+"""Class counts: the smallest, small odd/even, typical, huge, and the float64 limit."""
+
+
+def _mpf(value: Fraction) -> mpmath.mpf:
+    return mpmath.mpf(value.numerator) / value.denominator
+
+
+def _off_target_mass(num_classes: int, eps: Fraction, convention: str) -> Fraction:
+    return eps if convention == "off_target" else eps * (num_classes - 1) / num_classes
+
+
+def reference_logit_gap(num_classes: int, eps: float, convention: str, dps: int = REFERENCE_DPS) -> mpmath.mpf:
+    """Exact-input mpmath value of the optimal gap (``log(p_true / p_other)``)."""
+    e = Fraction(eps)
+    if e == 0:
+        return mpmath.inf
+    mass = _off_target_mass(num_classes, e, convention)
+    if mass == 1:
+        return -mpmath.inf
+    ratio = (1 - mass) * (num_classes - 1) / mass  # p_true / p_other, exactly
+    with mpmath.workdps(dps):
+        # log1p of (ratio - 1) keeps full relative accuracy near the zero of the gap.
+        return +mpmath.log1p(_mpf(ratio - 1))
+
+
+def reference_min_loss(num_classes: int, eps: float, convention: str, dps: int = REFERENCE_DPS) -> mpmath.mpf:
+    """Exact-input mpmath value of the target's entropy."""
+    e = Fraction(eps)
+    mass = _off_target_mass(num_classes, e, convention)
+    with mpmath.workdps(dps):
+        true_term = -_mpf(1 - mass) * mpmath.log1p(-_mpf(mass)) if mass < 1 else mpmath.mpf(0)
+        if mass == 0:
+            return +true_term
+        other_term = _mpf(mass) * mpmath.log(_mpf(Fraction(num_classes - 1) / mass))
+        return true_term + other_term
+
+
+def naive_logit_gap(num_classes: int, eps: float, convention: str) -> float:
+    """The formula as usually typed, in float64: the baseline, not the library's answer."""
+    k = np.float64(num_classes)
+    e = np.float64(eps)
+    with np.errstate(all="ignore"):
+        if convention == "off_target":
+            return float(np.log((k - 1) * (1 - e) / e))
+        return float(np.log(1 + k * (1 - e) / e))
+
+
+def naive_min_loss(num_classes: int, eps: float, convention: str) -> float:
+    """``-p_true log p_true - (K-1) p_other log p_other`` typed directly in float64."""
+    k = np.float64(num_classes)
+    e = np.float64(eps)
+    with np.errstate(all="ignore"):
+        if convention == "off_target":
+            p_true, p_other = 1 - e, e / (k - 1)
+        else:
+            p_true, p_other = 1 - e + e / k, e / k
+        return float(-p_true * np.log(p_true) - (k - 1) * p_other * np.log(p_other))
+
+
+def ulp_of(value: float) -> float:
+    """Spacing of float64 at ``|value|`` (``2**-1074`` at and below the subnormals)."""
+    return max(float(np.spacing(abs(np.float64(value)))), 2.0**-1074)
+
+
+def ulp_error(computed: float, exact: mpmath.mpf) -> float:
+    """``|computed - exact| / ulp(exact)``; infinities must match exactly (else ``inf``)."""
+    if mpmath.isinf(exact) or math.isinf(computed) or math.isnan(computed):
+        return 0.0 if (mpmath.isinf(exact) and computed == float(exact)) else math.inf
+    with mpmath.workdps(REFERENCE_DPS):
+        return float(abs(mpmath.mpf(computed) - exact) / ulp_of(float(exact)))
+
+
+def hard_eps(num_classes: int, seed: int = 0, n_random: int = 40) -> list[float]:
+    """Values of eps where a careless evaluation breaks, for one class count.
+
+    - the zero of the off_target gap ``(K-1)/K`` and 40 floats either side,
+      plus points 1e-15, 1e-14 and 1e-12 away from it;
+    - the smallest subnormal, other subnormals, the normal threshold, and
+      ``1e-305`` (where ``(K-1)/eps`` overflows for ``K = 10**6``);
+    - the scaling threshold used by the closed forms (``2**-900``) either side;
+    - ``0.5`` either side (the zero for K = 2) and eps next to 1;
+    - log-uniform random eps over ``[1e-320, 1]`` and random eps close to 1.
+    """
+    zero = float(Fraction(num_classes - 1, num_classes))
+    spacing = float(np.spacing(zero))
+    points = [
+        5e-324, 1e-323, 1e-320, 2.0**-1022, np.nextafter(2.0**-1022, 0.0), 1e-308, 1e-305, 1e-300,
+        2.0**-900, np.nextafter(2.0**-900, 0.0), np.nextafter(2.0**-900, 1.0), 1e-200, 1e-100,
+        1e-20, 1e-8, 1e-6, 0.01, 0.1, 0.2, 0.5, np.nextafter(0.5, 0.0), np.nextafter(0.5, 1.0),
+        1 - 2.0**-52, 1 - 2.0**-53, 1 - 1e-15, 1.0,
+    ]
+    points += [zero + k * spacing for k in range(-40, 41)]
+    points += [zero - d for d in (1e-15, 1e-14, 1e-12)] + [zero + d for d in (1e-15, 1e-14, 1e-12)]
+    rng = np.random.default_rng(seed + num_classes % 1000)
+    points += list(10.0 ** rng.uniform(-320, 0, n_random))
+    points += list(1 - 10.0 ** rng.uniform(-16, -1, n_random // 2))
+    return sorted({float(p) for p in points if 0.0 < p <= 1.0})
+
+
+def hard_points(num_classes: Iterable[int] = HARD_NUM_CLASSES, seed: int = 0) -> Iterator[tuple[int, float]]:
+    """All ``(K, eps)`` pairs of :func:`hard_eps` over the given class counts."""
+    for k in num_classes:
+        for e in hard_eps(k, seed=seed):
+            yield k, e
+
+
+@dataclass(frozen=True)
+class WorstCase:
+    """The worst ulp error found, and where."""
+
+    quantity: str
+    convention: str
+    max_ulp: float
+    num_classes: int
+    eps: float
+    points: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.quantity} ({self.convention}): worst {self.max_ulp:.3g} ulp at "
+            f"K={self.num_classes}, eps={self.eps!r} over {self.points} points"
+        )
+
+
+QUANTITIES: dict[str, tuple[Callable, Callable, Callable]] = {
+    # name: (lstheory function, naive float64 baseline, mpmath reference)
+    "logit_gap": (logit_gap, naive_logit_gap, reference_logit_gap),
+    "min_loss": (min_loss, naive_min_loss, reference_min_loss),
+}
+
+
+def worst_ulp_error(
+    quantity: str,
+    convention: str,
+    points: Iterable[tuple[int, float]] | None = None,
+    *,
+    naive: bool = False,
+) -> WorstCase:
+    """Worst ulp error of ``quantity`` (or of its naive formula) over ``points``."""
+    accurate, baseline, reference = QUANTITIES[quantity]
+    pairs = list(hard_points() if points is None else points)
+    worst = (-1.0, 0, 0.0)
+    for k, e in pairs:
+        computed = baseline(k, e, convention) if naive else float(accurate(k, e, convention=convention))
+        error = ulp_error(computed, reference(k, e, convention))
+        if error > worst[0]:
+            worst = (error, k, e)
+    name = f"naive {quantity}" if naive else quantity
+    return WorstCase(name, convention, worst[0], worst[1], worst[2], len(pairs))

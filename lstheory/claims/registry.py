@@ -1,0 +1,92 @@
+"""The claims registry: every claim once, with its source and its checks at each level.
+
+A :class:`Claim` has an id, a statement (what lstheory asserts, already
+corrected where the source printed it wrongly), a source (paper and section,
+or the seed), a status (``verified``: the source's statement holds;
+``corrected``: the source printed it wrongly and the corrected statement is
+checked; ``refuted``: the source's statement fails), and one check per level
+(``symbolic``, ``scipy``, ``torch``).  ``lstheory verify``, the tests and the
+docs' claims table all read :func:`all_claims`; none keeps its own list.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Mapping
+
+LEVELS: tuple[str, ...] = ("symbolic", "scipy", "torch")
+STATUSES: tuple[str, ...] = ("verified", "corrected", "refuted")
+
+# Modules that define claims, in the order the registry lists them.
+CLAIM_MODULES: tuple[str, ...] = (
+    "lstheory.claims.seed",
+    "lstheory.claims.optimum",
+    "lstheory.claims.conventions",
+)
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a check may depend on: the torch device, a seed."""
+
+    device: str = "cpu"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of one check.
+
+    ``max_error`` is the worst deviation measured (0.0 for an exact proof;
+    ``None`` when a proof failed and no number applies); ``detail`` says what
+    was compared.
+    """
+
+    passed: bool
+    max_error: float | None
+    detail: str = ""
+
+
+Check = Callable[[CheckContext], CheckResult]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One registered claim.  ``checks`` maps a level name to its check."""
+
+    id: str
+    statement: str
+    source: str
+    status: Literal["verified", "corrected", "refuted"]
+    checks: Mapping[str, Check] = field(default_factory=dict)
+    correction: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"claim {self.id}: status must be one of {STATUSES}; got {self.status!r}")
+        unknown = set(self.checks) - set(LEVELS)
+        if unknown:
+            raise ValueError(f"claim {self.id}: unknown levels {sorted(unknown)}; valid: {LEVELS}")
+        if self.status == "corrected" and not self.correction:
+            raise ValueError(f"claim {self.id}: a corrected claim must say what was corrected")
+
+
+def all_claims() -> tuple[Claim, ...]:
+    """Every registered claim, in registry order; ids are unique."""
+    claims: list[Claim] = []
+    for module_name in CLAIM_MODULES:
+        claims.extend(importlib.import_module(module_name).CLAIMS)
+    ids = [claim.id for claim in claims]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise RuntimeError(f"duplicate claim ids in the registry: {duplicates}")
+    return tuple(claims)
+
+
+def get_claim(claim_id: str) -> Claim:
+    """The claim with this id (``KeyError`` listing the ids otherwise)."""
+    for claim in all_claims():
+        if claim.id == claim_id:
+            return claim
+    raise KeyError(f"no claim {claim_id!r}; registered: {[c.id for c in all_claims()]}")

@@ -1,0 +1,45 @@
+"""The ``lstheory`` command line: one sub-command per module in this package.
+
+Each sub-command module exposes ``register(subparsers)``, which adds its parser
+and sets ``handler`` (a function ``args -> exit status``).  Heavy imports
+(torch, sympy, matplotlib) happen inside the handlers, so ``lstheory --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Order is the order of `lstheory --help`.
+SUBCOMMAND_MODULES = ("verify",)
+
+
+class UsageError(Exception):
+    """A bad command-line value: printed as one line, exit status 2, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lstheory",
+        description="Derive, prove and check the mathematics of label smoothing.",
+    )
+    from lstheory import __version__
+
+    parser.add_argument("--version", action="version", version=f"lstheory {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(f"lstheory.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lstheory`` console script and ``python -m lstheory``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (UsageError, ValueError, TypeError) as error:
+        print(f"lstheory {args.command}: error: {error}", file=sys.stderr)
+        return 2

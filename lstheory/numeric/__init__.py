@@ -1,0 +1,17 @@
+"""Numeric confirmation with SciPy: minimise the smoothed cross-entropy over all K logits."""
+
+from lstheory.numeric.minimize import (
+    MinimizationResult,
+    minimize_cross_entropy,
+    minimize_smoothed,
+    smoothed_target_vector,
+    sweep,
+)
+
+__all__ = [
+    "MinimizationResult",
+    "minimize_cross_entropy",
+    "minimize_smoothed",
+    "smoothed_target_vector",
+    "sweep",
+]
