@@ -56,7 +56,7 @@ def as_num_classes(num_classes: Any, name: str = "num_classes") -> np.ndarray:
         raise TypeError(f"{name} must be {valid} (or an array of them); got {_describe(num_classes)}")
     bad = (array < 2) | (array > MAX_NUM_CLASSES)
     if np.any(bad):
-        raise ValueError(f"{name} must be {valid}; got {array[bad].flat[0]!r} in {_describe(array)}")
+        raise ValueError(f"{name} must be {valid}; got {array[bad].flat[0].item()!r} in {_describe(array)}")
     return array.astype(np.float64)
 
 
@@ -76,7 +76,7 @@ def as_eps(eps: Any, name: str = "eps") -> np.ndarray:
     array = array.astype(np.float64)
     bad = ~((array >= 0.0) & (array <= 1.0))  # NaN fails both comparisons
     if np.any(bad):
-        shown = array[bad].flat[0] if array.ndim else array.item()
+        shown = array[bad].flat[0].item() if array.ndim else array.item()
         where = f" in {_describe(np.asarray(eps))}" if array.ndim else ""
         raise ValueError(f"{name} must be {valid}; got {shown!r}{where}")
     return array

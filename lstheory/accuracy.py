@@ -174,4 +174,4 @@ def worst_ulp_error(
         if error > worst[0]:
             worst = (error, k, e)
     name = f"naive {quantity}" if naive else quantity
-    return WorstCase(name, convention, worst[0], worst[1], worst[2], len(pairs))
+    return WorstCase(name, convention, float(worst[0]), int(worst[1]), float(worst[2]), len(pairs))

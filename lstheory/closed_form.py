@@ -431,12 +431,12 @@ def optimal_logits_for_target(p: Any, *, alpha: Any = 0.0):
     not_finite = ~np.isfinite(target)
     if np.any(not_finite):
         index = tuple(int(i) for i in np.argwhere(not_finite)[0])
-        raise ValueError(f"p must be finite; got {target[index]!r} at index {index}")
+        raise ValueError(f"p must be finite; got {target[index].item()!r} at index {index}")
     non_positive = target <= 0
     if np.any(non_positive):
         index = tuple(int(i) for i in np.argwhere(non_positive)[0])
         raise ValueError(
-            f"p must be > 0 everywhere (full support); got p{list(index)} = {target[index]!r}. "
+            f"p must be > 0 everywhere (full support); got p{list(index)} = {target[index].item()!r}. "
             "A class with zero target mass has no finite optimal logit: the loss keeps falling "
             "as that logit goes to -inf"
         )

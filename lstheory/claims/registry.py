@@ -47,6 +47,12 @@ class CheckResult:
     max_error: float | None
     detail: str = ""
 
+    def __post_init__(self) -> None:
+        # Checks compute with NumPy; store plain Python types (JSON-ready).
+        object.__setattr__(self, "passed", bool(self.passed))
+        if self.max_error is not None:
+            object.__setattr__(self, "max_error", float(self.max_error))
+
 
 Check = Callable[[CheckContext], CheckResult]
 

@@ -40,6 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (UsageError, ValueError, TypeError) as error:
+    except (UsageError, ValueError) as error:
         print(f"lstheory {args.command}: error: {error}", file=sys.stderr)
         return 2

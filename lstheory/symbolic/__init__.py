@@ -11,7 +11,7 @@ of :class:`Step`); ``derivation.check()`` proves every step with
   the seed's claims and errata.
 """
 
-from lstheory.symbolic.derivation import Derivation, Step
+from lstheory.symbolic.derivation import Derivation, Step, print_derivations
 from lstheory.symbolic.general import general_optimum, general_optimum_symbolic_k
 from lstheory.symbolic.seed import seed_loss_rewrite, seed_one_hot, seed_optimal_logits
 from lstheory.symbolic.smoothing import (
@@ -31,6 +31,7 @@ __all__ = [
     "general_optimum",
     "general_optimum_symbolic_k",
     "min_loss_closed_form",
+    "print_derivations",
     "seed_loss_rewrite",
     "seed_one_hot",
     "seed_optimal_logits",

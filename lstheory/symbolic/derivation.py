@@ -130,3 +130,20 @@ class Derivation:
         for number, step in enumerate(self.steps, start=1):
             lines += [f"{number}. {step.statement}", "", "    $$", f"    {step.latex()}", "    $$", ""]
         return "\n".join(lines)
+
+
+def print_derivations(*derivations: Derivation, with_latex: bool = True) -> int:
+    """Print each derivation step by step with its proof status; return an exit status.
+
+    The derivation scripts in ``derivations/`` end with
+    ``sys.exit(print_derivations(...))``: 0 when every step is proven.
+    """
+    failures = 0
+    for derivation in derivations:
+        results = [ok for _, ok in derivation.check()]
+        failures += results.count(False)
+        print(derivation.text(with_latex=with_latex, results=results))
+        print()
+    total = sum(len(d.steps) for d in derivations)
+    print(f"{total - failures} of {total} steps proven exactly" + ("" if not failures else f"; {failures} NOT proven"))
+    return 1 if failures else 0
