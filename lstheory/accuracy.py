@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import Callable, Iterable, Iterator
 
 import mpmath
@@ -37,6 +38,7 @@ def _off_target_mass(num_classes: int, eps: Fraction, convention: str) -> Fracti
     return eps if convention == "off_target" else eps * (num_classes - 1) / num_classes
 
 
+@lru_cache(maxsize=200_000)
 def reference_logit_gap(num_classes: int, eps: float, convention: str, dps: int = REFERENCE_DPS) -> mpmath.mpf:
     """Exact-input mpmath value of the optimal gap (``log(p_true / p_other)``)."""
     e = Fraction(eps)
@@ -51,6 +53,7 @@ def reference_logit_gap(num_classes: int, eps: float, convention: str, dps: int 
         return +mpmath.log1p(_mpf(ratio - 1))
 
 
+@lru_cache(maxsize=200_000)
 def reference_min_loss(num_classes: int, eps: float, convention: str, dps: int = REFERENCE_DPS) -> mpmath.mpf:
     """Exact-input mpmath value of the target's entropy."""
     e = Fraction(eps)

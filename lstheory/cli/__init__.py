@@ -13,15 +13,22 @@ import importlib
 import sys
 
 # Order is the order of `lstheory --help`.
-SUBCOMMAND_MODULES = ("verify",)
+SUBCOMMAND_MODULES = ("verify", "table", "docs")
 
 
 class UsageError(Exception):
     """A bad command-line value: printed as one line, exit status 2, no traceback."""
 
 
+class _OneLineErrorParser(argparse.ArgumentParser):
+    """Reports a usage error as one line (``prog: error: message``), exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrorParser(
         prog="lstheory",
         description="Derive, prove and check the mathematics of label smoothing.",
     )

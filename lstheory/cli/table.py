@@ -1,0 +1,51 @@
+"""``lstheory table``: tables of the closed forms in markdown, LaTeX, csv or json."""
+
+from __future__ import annotations
+
+import argparse
+
+from lstheory.cli import UsageError
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from lstheory.docgen.tables import FORMATS, QUANTITIES
+
+    parser = subparsers.add_parser(
+        "table",
+        help="tabulate a closed form over class counts and eps",
+        description="Tabulate a closed-form quantity over a grid of class counts and smoothing strengths. "
+        "csv and json carry full precision (repr of each float); markdown and latex round to 4 decimals.",
+    )
+    parser.add_argument("--classes", type=_int_list, default=[2, 10, 100, 1000, 32000], metavar="K,K,...",
+                        help="class counts (default: 2,10,100,1000,32000)")
+    parser.add_argument("--eps", type=_float_list, default=[0.01, 0.05, 0.1, 0.2], metavar="E,E,...",
+                        help="smoothing strengths in [0, 1] (default: 0.01,0.05,0.1,0.2)")
+    parser.add_argument("--quantity", choices=tuple(QUANTITIES), default="gap")
+    parser.add_argument("--convention", choices=("off_target", "uniform"), default="off_target")
+    parser.add_argument("--format", choices=FORMATS, default="markdown")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lstheory.docgen.tables import compute_table, format_table
+
+    try:
+        table = compute_table(args.quantity, args.classes, args.eps, args.convention)
+    except (ValueError, TypeError) as error:
+        raise UsageError(str(error)) from None
+    print(format_table(table, args.format), end="")
+    return 0

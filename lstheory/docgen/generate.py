@@ -1,0 +1,56 @@
+"""Regenerate, or check, every generated file under ``docs/``.
+
+``generate_all(docs_root)`` returns the generated files as a mapping from a
+path relative to ``docs_root`` to bytes; :func:`write_all` writes them and
+:func:`stale_files` lists those whose committed copy differs (or is missing).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from lstheory.docgen import figures, pages
+
+
+def _text(page: Callable[[], str]) -> Callable[[Path], bytes]:
+    return lambda root: page().encode()
+
+
+def generate_all(docs_root: Path) -> dict[str, bytes]:
+    """Every generated file: relative path -> content."""
+    files: dict[str, bytes] = {
+        "derivations.md": pages.derivations_page().encode(),
+        "claims.md": pages.claims_page().encode(),
+        "api.md": pages.api_page().encode(),
+        "accuracy.md": pages.accuracy_page().encode(),
+    }
+    for name, content in pages.tables().items():
+        files[f"generated/{name}"] = content.encode()
+    for name, draw in figures.FIGURES.items():
+        files[f"figures/{name}"] = draw()
+    benchmark_figure = figures.benchmarks(docs_root / "data" / "benchmarks.json")
+    if benchmark_figure is not None:
+        files["figures/benchmarks.svg"] = benchmark_figure
+    return files
+
+
+def write_all(docs_root: Path) -> list[str]:
+    """Write every generated file; returns the paths written (relative to ``docs_root``)."""
+    written = []
+    for relative, content in generate_all(docs_root).items():
+        path = docs_root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_bytes() != content:
+            path.write_bytes(content)
+            written.append(relative)
+    return written
+
+
+def stale_files(docs_root: Path) -> list[str]:
+    """Generated files whose copy under ``docs_root`` differs from a fresh generation, or is missing."""
+    return [
+        relative
+        for relative, content in generate_all(docs_root).items()
+        if not (docs_root / relative).exists() or (docs_root / relative).read_bytes() != content
+    ]
