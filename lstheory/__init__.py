@@ -1,5 +1,8 @@
 """lstheory: derive, prove and check the mathematics of label smoothing."""
 from lstheory.closed_form import (
+    binary_optimal_logit,
+    binary_smoothed_probability,
+    binary_unsmoothed_probability,
     convert_eps,
     logit_gap,
     min_loss,
@@ -12,6 +15,9 @@ from lstheory._validation import CONVENTIONS
 __version__ = "0.1.0"
 __all__ = [
     "CONVENTIONS",
+    "binary_optimal_logit",
+    "binary_smoothed_probability",
+    "binary_unsmoothed_probability",
     "convert_eps",
     "logit_gap",
     "min_loss",

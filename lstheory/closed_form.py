@@ -54,6 +54,9 @@ __all__ = [
     "min_loss",
     "convert_eps",
     "optimal_logits_for_target",
+    "binary_optimal_logit",
+    "binary_smoothed_probability",
+    "binary_unsmoothed_probability",
 ]
 
 # Below this eps the ratio (numerator / eps) would overflow or defeat the
@@ -448,3 +451,108 @@ def optimal_logits_for_target(p: Any, *, alpha: Any = 0.0):
             f"alpha with shape {np.shape(alpha)} does not broadcast to p.shape[:-1] = {target.shape[:-1]}"
         ) from None
     return np.log(target) + shift[..., None]
+
+
+def binary_optimal_logit(eps: Any):
+    r"""Optimal logit of sigmoid cross-entropy against the smoothed binary target.
+
+    Formula::
+
+        target t = y (1 - eps) + eps / 2      (y in {0, 1})
+        z* = +log((2 - eps) / eps) for y = 1,  -log((2 - eps) / eps) for y = 0
+
+    ``z*`` equals the K = 2 uniform-convention softmax gap
+    ``log(1 + 2 (1 - eps) / eps)`` and is computed by the same accurate code
+    path as :func:`logit_gap`.
+
+    Parameters
+    ----------
+    eps : float or array
+        Smoothing strength in ``[0, 1]``.
+
+    Returns
+    -------
+    float64 scalar or array
+        The optimal logit for ``y = 1``; ``eps = 0`` gives ``+inf``, ``eps = 1``
+        gives ``0``.
+
+    Accuracy: within 2 ulp over ``[5e-324, 1]`` (tested against mpmath).
+
+    References: Keras ``BinaryCrossentropy(label_smoothing=eps)``; Yamasaki and
+    Tanaka 2023, arXiv 2305.08501.
+
+    Examples
+    --------
+    >>> print(f"{binary_optimal_logit(0.1):.4f}")
+    2.9444
+    """
+    e = as_eps(eps)
+    return scalar_or_array(np.asarray(logit_gap(2, e, convention="uniform")), eps)
+
+
+def binary_smoothed_probability(eta: Any, eps: Any):
+    r"""The population minimiser of binary smoothing: ``(1 - eps) eta + eps / 2``.
+
+    With labels ``y ~ Bernoulli(eta)`` the expected smoothed target, and so the
+    optimal predicted probability, is squeezed toward 1/2.
+
+    Parameters
+    ----------
+    eta : float or array
+        True class-1 probability in ``[0, 1]``.
+    eps : float or array
+        Smoothing strength in ``[0, 1]``; broadcasts against ``eta``.
+
+    Returns
+    -------
+    float64 scalar or array, in ``[eps/2, 1 - eps/2]``.
+
+    References: Yamasaki and Tanaka 2023, arXiv 2305.08501.
+
+    Examples
+    --------
+    >>> print(f"{binary_smoothed_probability(1.0, 0.1):.2f}")
+    0.95
+    """
+    probability = as_eps(eta, "eta")
+    e = as_eps(eps)
+    probability, e = broadcast(eta=probability, eps=e)
+    return scalar_or_array((1 - e) * probability + e / 2, eta, eps)
+
+
+def binary_unsmoothed_probability(p: Any, eps: Any):
+    r"""Invert :func:`binary_smoothed_probability`: ``eta = (p - eps/2) / (1 - eps)``.
+
+    The consistent way to read a class probability back from a model trained
+    with binary smoothing.
+
+    Parameters
+    ----------
+    p : float or array
+        Smoothed probability in ``[eps/2, 1 - eps/2]`` (up to 4 ulps of 1 of
+        rounding slack; the result is clipped to ``[0, 1]``).
+    eps : float or array
+        Smoothing strength in ``[0, 1)`` (at ``eps = 1`` every ``eta`` maps to 1/2).
+
+    Returns
+    -------
+    float64 scalar or array in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> print(f"{binary_unsmoothed_probability(0.95, 0.1):.2f}")
+    1.00
+    """
+    probability = as_eps(p, "p")
+    e = as_eps(eps)
+    probability, e = broadcast(p=probability, eps=e)
+    if np.any(e == 1.0):
+        raise ValueError("eps must satisfy 0 <= eps < 1 to invert binary smoothing; got eps = 1.0 (every eta maps to 1/2)")
+    # Allow the rounding of a forward-computed (1-eps) eta + eps/2: a few ulps of 1.
+    slack = 4 * np.finfo(np.float64).eps
+    outside = (probability < e / 2 - slack) | (probability > 1 - e / 2 + slack)
+    if np.any(outside):
+        index = np.argwhere(outside)[0] if outside.ndim else ()
+        bad_p, bad_e = probability[tuple(index)].item(), e[tuple(index)].item()
+        raise ValueError(f"p must lie in [eps/2, 1 - eps/2] = [{bad_e / 2!r}, {1 - bad_e / 2!r}]; got p = {bad_p!r}")
+    return scalar_or_array(np.clip((probability - e / 2) / (1 - e), 0.0, 1.0), p, eps)

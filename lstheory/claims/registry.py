@@ -23,6 +23,7 @@ CLAIM_MODULES: tuple[str, ...] = (
     "lstheory.claims.seed",
     "lstheory.claims.optimum",
     "lstheory.claims.conventions",
+    "lstheory.claims.literature",
 )
 
 
