@@ -1,0 +1,208 @@
+"""Hypothesis strategies for property tests of label-smoothing losses.
+
+Draw the setting (``num_classes``, ``eps``, ``convention``), logits and labels
+for your own property tests::
+
+    from hypothesis import given, settings
+    from lstheory import strategies as lst
+
+    @settings(max_examples=25, deadline=None)
+    @given(lst.smoothing_setups(max_classes=20, conventions=("uniform",)))
+    def test_my_loss(setup):
+        assert_loss_matches_theory(make_my_loss(setup.eps), setup.num_classes,
+                                   setup.eps, convention=setup.convention)
+
+Every strategy returns NumPy values (``float64`` logits of shape ``(N, K)``,
+``int64`` labels of shape ``(N,)``); convert with ``torch.from_numpy``.
+Requires the ``hypothesis`` package (a test dependency of lstheory).
+
+Examples
+--------
+>>> from hypothesis import given, settings
+>>> @settings(max_examples=20, deadline=None, database=None)
+... @given(smoothing_setups(max_classes=10))
+... def check(setup):
+...     assert 2 <= setup.num_classes <= 10 and 0 < setup.eps < 1
+>>> check()
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+try:
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+except ImportError as error:  # pragma: no cover - hypothesis is a test dependency
+    raise ImportError(
+        "lstheory.strategies needs the 'hypothesis' package: pip install hypothesis"
+    ) from error
+
+from lstheory._validation import CONVENTIONS, check_convention
+
+__all__ = [
+    "SmoothingSetup",
+    "conventions",
+    "eps_values",
+    "labels",
+    "logits",
+    "logits_and_labels",
+    "num_classes",
+    "smoothing_cases",
+    "smoothing_setups",
+]
+
+
+class SmoothingSetup(NamedTuple):
+    """One label-smoothing setting: ``K``, ``eps`` and the convention ``eps`` is meant in."""
+
+    num_classes: int
+    eps: float
+    convention: str
+
+
+def _check_range(name: str, low: float, high: float, floor: float, ceiling: float) -> None:
+    if not floor <= low <= high <= ceiling:
+        raise ValueError(
+            f"need {floor} <= min_{name} <= max_{name} <= {ceiling}; got min_{name}={low!r}, max_{name}={high!r}"
+        )
+
+
+def num_classes(min_value: int = 2, max_value: int = 100) -> st.SearchStrategy[int]:
+    """Class counts ``K`` with ``2 <= min_value <= K <= max_value``."""
+    _check_range("value", min_value, max_value, 2, 2**53)
+    return st.integers(min_value=min_value, max_value=max_value)
+
+
+def conventions(allowed: Sequence[str] = CONVENTIONS) -> st.SearchStrategy[str]:
+    """One of ``allowed`` (default: both of :data:`lstheory.CONVENTIONS`)."""
+    allowed = tuple(check_convention(c, "conventions") for c in allowed)
+    if not allowed:
+        raise ValueError("conventions must name at least one convention")
+    return st.sampled_from(allowed)
+
+
+def eps_values(
+    min_value: float = 0.0, max_value: float = 1.0, *, finite_optimum: bool = True
+) -> st.SearchStrategy[float]:
+    """Smoothing strengths ``eps`` in ``[min_value, max_value]`` (within ``[0, 1]``).
+
+    With ``finite_optimum`` (the default) the endpoints ``0`` and ``1`` are
+    excluded, so that the optimal logits are finite in both conventions
+    (``eps = 0`` is unsmoothed; off_target ``eps = 1`` puts no mass on the label).
+    """
+    _check_range("eps", min_value, max_value, 0.0, 1.0)
+    return st.floats(
+        min_value=min_value,
+        max_value=max_value,
+        exclude_min=finite_optimum and min_value == 0.0,
+        exclude_max=finite_optimum and max_value == 1.0,
+        allow_nan=False,
+        allow_subnormal=False,
+    )
+
+
+def smoothing_setups(
+    min_classes: int = 2,
+    max_classes: int = 100,
+    *,
+    conventions: Sequence[str] = CONVENTIONS,
+    min_eps: float = 0.0,
+    max_eps: float = 1.0,
+    finite_optimum: bool = True,
+) -> st.SearchStrategy[SmoothingSetup]:
+    """:class:`SmoothingSetup` ``(num_classes, eps, convention)`` tuples.
+
+    ``conventions`` restricts the convention (``("uniform",)`` for a loss in
+    PyTorch's terms); ``min_eps``/``max_eps``/``finite_optimum`` are as in
+    :func:`eps_values`.
+    """
+    return st.builds(
+        SmoothingSetup,
+        num_classes(min_classes, max_classes),
+        eps_values(min_eps, max_eps, finite_optimum=finite_optimum),
+        _conventions(conventions),
+    )
+
+
+_conventions = conventions  # smoothing_setups' keyword shadows the function
+
+
+def logits(
+    num_classes: int | st.SearchStrategy[int],
+    batch_size: int | st.SearchStrategy[int] = st.integers(1, 8),
+    *,
+    max_abs: float = 30.0,
+    dtype: type = np.float64,
+) -> st.SearchStrategy[np.ndarray]:
+    """Finite logits of shape ``(N, K)`` with entries in ``[-max_abs, max_abs]``.
+
+    ``dtype`` is ``np.float64`` or ``np.float32`` (the values are exact in it).
+    """
+    if not max_abs > 0:
+        raise ValueError(f"max_abs must be a positive number; got {max_abs!r}")
+    width = {np.dtype(np.float64): 64, np.dtype(np.float32): 32}.get(np.dtype(dtype))
+    if width is None:
+        raise ValueError(f"dtype must be np.float64 or np.float32; got {dtype!r}")
+    k = num_classes if isinstance(num_classes, st.SearchStrategy) else st.just(num_classes)
+    n = batch_size if isinstance(batch_size, st.SearchStrategy) else st.just(batch_size)
+    elements = st.floats(-max_abs, max_abs, width=width, allow_nan=False, allow_subnormal=False)
+    return st.tuples(n, k).flatmap(lambda shape: hnp.arrays(dtype, shape, elements=elements))
+
+
+def labels(
+    num_classes: int,
+    batch_size: int,
+    *,
+    ignore_index: int | None = None,
+) -> st.SearchStrategy[np.ndarray]:
+    """Integer labels of shape ``(N,)`` in ``[0, K)``.
+
+    With ``ignore_index``, some entries (never all) are that padding label.
+    """
+    valid = st.integers(0, num_classes - 1)
+    if ignore_index is None:
+        return hnp.arrays(np.int64, batch_size, elements=valid)
+    padded = st.one_of(valid, st.just(ignore_index))
+    return hnp.arrays(np.int64, batch_size, elements=padded).filter(lambda y: np.any(y != ignore_index))
+
+
+def logits_and_labels(
+    num_classes: int | st.SearchStrategy[int],
+    batch_size: int | st.SearchStrategy[int] = st.integers(1, 8),
+    *,
+    max_abs: float = 30.0,
+    dtype: type = np.float64,
+    ignore_index: int | None = None,
+) -> st.SearchStrategy[tuple[np.ndarray, np.ndarray]]:
+    """A batch ``(logits (N, K), labels (N,))`` with matching ``N`` and ``K``."""
+
+    @st.composite
+    def batch(draw):
+        z = draw(logits(num_classes, batch_size, max_abs=max_abs, dtype=dtype))
+        n, k = z.shape
+        return z, draw(labels(k, n, ignore_index=ignore_index))
+
+    return batch()
+
+
+def smoothing_cases(
+    min_classes: int = 2,
+    max_classes: int = 100,
+    *,
+    conventions: Sequence[str] = CONVENTIONS,
+    batch_size: int | st.SearchStrategy[int] = st.integers(1, 8),
+    max_abs: float = 30.0,
+    dtype: type = np.float64,
+) -> st.SearchStrategy[tuple[SmoothingSetup, np.ndarray, np.ndarray]]:
+    """``(setup, logits, labels)``: a :class:`SmoothingSetup` and a batch with its ``K``."""
+
+    @st.composite
+    def case(draw):
+        setup = draw(smoothing_setups(min_classes, max_classes, conventions=conventions))
+        z, y = draw(logits_and_labels(setup.num_classes, batch_size, max_abs=max_abs, dtype=dtype))
+        return setup, z, y
+
+    return case()
