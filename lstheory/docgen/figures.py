@@ -157,9 +157,17 @@ def benchmarks(data_path: Path) -> bytes | None:
     return _svg(figure)
 
 
+def training_gap() -> bytes:
+    """The trained gap against the theoretical one (``lstheory experiment``'s default run)."""
+    from lstheory.experiment import gap_figure
+
+    return gap_figure()
+
+
 FIGURES: dict[str, Callable[[], bytes]] = {
     "gap_vs_eps.svg": gap_vs_eps,
     "convention_difference.svg": convention_difference,
     "loss_along_gap.svg": loss_along_gap,
     "accuracy_ulps.svg": accuracy_ulps,
+    "training_gap.svg": training_gap,
 }
