@@ -6,6 +6,7 @@ import numpy as np
 import scipy.special
 
 from lstheory.claims._levels import GAP_TOLERANCE, all_of, proven, smoothed_sweep, within
+from lstheory.claims import _torch_levels as torch_levels
 from lstheory.claims.registry import CheckContext, CheckResult, Claim
 from lstheory.closed_form import convert_eps, logit_gap, min_loss, smoothed_target
 from lstheory.symbolic import convention_closed_form, conversion
@@ -83,7 +84,8 @@ CLAIMS = (
         "z_y - z_i = log((K-1)(1-eps)/eps).",
         source=HE,
         status="verified",
-        checks={"symbolic": _gap_symbolic("off_target"), "scipy": _gap_scipy("off_target")},
+        checks={"symbolic": _gap_symbolic("off_target"), "scipy": _gap_scipy("off_target"),
+                "torch": torch_levels.gap("off_target")},
     ),
     Claim(
         id="uniform.gap",
@@ -91,7 +93,7 @@ CLAIMS = (
         "optimal gap is z_y - z_i = log(1 + K(1-eps)/eps).",
         source=f"{SZEGEDY} (target); PyTorch cross_entropy(label_smoothing=eps)",
         status="verified",
-        checks={"symbolic": _gap_symbolic("uniform"), "scipy": _gap_scipy("uniform")},
+        checks={"symbolic": _gap_symbolic("uniform"), "scipy": _gap_scipy("uniform"), "torch": torch_levels.gap("uniform")},
     ),
     Claim(
         id="conventions.conversion",
@@ -99,7 +101,7 @@ CLAIMS = (
         "eps the off_target gap is smaller.",
         source="conventions.md; PyTorch issues #148884 and #130342",
         status="verified",
-        checks={"symbolic": _conversion_symbolic, "scipy": _conversion_scipy},
+        checks={"symbolic": _conversion_symbolic, "scipy": _conversion_scipy, "torch": torch_levels.conversion},
     ),
     Claim(
         id="optimum.confidence",
@@ -107,7 +109,7 @@ CLAIMS = (
         "1-eps (off_target) or 1-eps+eps/K (uniform).",
         source="literature.md item 10 (calibration at the optimum)",
         status="verified",
-        checks={"symbolic": _confidence_symbolic, "scipy": _confidence_scipy},
+        checks={"symbolic": _confidence_symbolic, "scipy": _confidence_scipy, "torch": torch_levels.confidence},
     ),
     Claim(
         id="conventions.min_loss",
@@ -115,6 +117,6 @@ CLAIMS = (
         "(off_target) or eps (K-1)/K (uniform); PyTorch's minimum at K=1000, eps=0.1 is 1.0148, not 1.0158.",
         source="PyTorch issue #130342; Cover and Thomas 2006, Thm. 2.6.3",
         status="verified",
-        checks={"symbolic": _min_loss_symbolic, "scipy": _min_loss_scipy},
+        checks={"symbolic": _min_loss_symbolic, "scipy": _min_loss_scipy, "torch": torch_levels.minimum_loss},
     ),
 )

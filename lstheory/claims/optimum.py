@@ -7,6 +7,7 @@ import scipy.special
 import scipy.stats
 
 from lstheory.claims._levels import all_of, general_sweep, proven, within
+from lstheory.claims import _torch_levels as torch_levels
 from lstheory.claims.registry import CheckContext, CheckResult, Claim
 from lstheory.symbolic import general_optimum, general_optimum_symbolic_k
 
@@ -74,7 +75,7 @@ CLAIMS = (
         "minimisers are exactly z = log p + alpha 1 (alpha real).",
         source=GENERAL,
         status="verified",
-        checks={"symbolic": _optimum_symbolic, "scipy": _optimum_scipy},
+        checks={"symbolic": _optimum_symbolic, "scipy": _optimum_scipy, "torch": torch_levels.general_optimum},
     ),
     Claim(
         id="optimum.unique_up_to_alpha",
@@ -82,7 +83,7 @@ CLAIMS = (
         "q-weighted variance), so the minimiser is unique up to the shift alpha.",
         source=HESSIAN,
         status="verified",
-        checks={"symbolic": _unique_symbolic, "scipy": _unique_scipy},
+        checks={"symbolic": _unique_symbolic, "scipy": _unique_scipy, "torch": torch_levels.unique_up_to_alpha},
     ),
     Claim(
         id="optimum.min_value_entropy",
@@ -90,6 +91,6 @@ CLAIMS = (
         "KL(p || softmax(z)).",
         source=GENERAL,
         status="verified",
-        checks={"symbolic": _entropy_symbolic, "scipy": _entropy_scipy},
+        checks={"symbolic": _entropy_symbolic, "scipy": _entropy_scipy, "torch": torch_levels.minimum_value_entropy},
     ),
 )

@@ -6,6 +6,7 @@ import numpy as np
 import scipy.special
 
 from lstheory.claims._levels import GAP_TOLERANCE, all_of, proven, smoothed_sweep, within
+from lstheory.claims import _torch_levels as torch_levels
 from lstheory.claims.registry import CheckContext, CheckResult, Claim
 from lstheory.closed_form import logit_gap, smoothed_target
 from lstheory.symbolic import convention_closed_form, seed_loss_rewrite, seed_one_hot, seed_optimal_logits
@@ -132,7 +133,8 @@ CLAIMS = (
         status="corrected",
         correction="The seed prints z_y = log((k-1)(1-eps)/(eps+alpha)): the shift alpha belongs outside the "
         "logarithm (its printed gap depends on alpha, which softmax's shift-invariance forbids).",
-        checks={"symbolic": _optimal_logits_symbolic, "scipy": _optimal_logits_scipy},
+        checks={"symbolic": _optimal_logits_symbolic, "scipy": _optimal_logits_scipy,
+                "torch": torch_levels.seed_optimal_logits},
     ),
     Claim(
         id="seed.gap_bounded",
