@@ -67,6 +67,9 @@ def as_eps(eps: Any, name: str = "eps") -> np.ndarray:
         raise TypeError(f"{name} must be {valid}; got {eps!r} (bool)")
     if isinstance(eps, str) or eps is None:
         raise TypeError(f"{name} must be {valid}; got {_describe(eps)}")
+    if isinstance(eps, numbers.Integral) and not 0 <= int(eps) <= 1:
+        shown = repr(int(eps)) if abs(int(eps)) < 10**20 else f"an integer of {len(str(abs(int(eps))))} digits"
+        raise ValueError(f"{name} must be {valid}; got {shown}")
     try:
         array = np.asarray(eps)
     except Exception as error:  # ragged lists and similar

@@ -88,9 +88,16 @@ def naive_min_loss(num_classes: int, eps: float, convention: str) -> float:
         return float(-p_true * np.log(p_true) - (k - 1) * p_other * np.log(p_other))
 
 
-def ulp_of(value: float) -> float:
-    """Spacing of float64 at ``|value|`` (``2**-1074`` at and below the subnormals)."""
-    return max(float(np.spacing(abs(np.float64(value)))), 2.0**-1074)
+def ulp_of(value) -> float:
+    """The float64 ulp at the real number ``|value|``: ``2**(floor(log2|value|) - 52)``, at least ``2**-1074``.
+
+    Taken from the exact value's binade (not from its rounded double, whose
+    spacing is twice as large when the value rounds up to a power of two).
+    """
+    if value == 0:
+        return 2.0**-1074
+    _, exponent = mpmath.frexp(mpmath.mpf(value))  # |value| = m * 2**exponent, 0.5 <= m < 1
+    return float(mpmath.ldexp(1, max(int(exponent) - 53, -1074)))
 
 
 def ulp_error(computed: float, exact: mpmath.mpf) -> float:
@@ -98,7 +105,16 @@ def ulp_error(computed: float, exact: mpmath.mpf) -> float:
     if mpmath.isinf(exact) or math.isinf(computed) or math.isnan(computed):
         return 0.0 if (mpmath.isinf(exact) and computed == float(exact)) else math.inf
     with mpmath.workdps(REFERENCE_DPS):
-        return float(abs(mpmath.mpf(computed) - exact) / ulp_of(float(exact)))
+        return float(abs(mpmath.mpf(computed) - exact) / ulp_of(exact))
+
+
+def _neighbours(x: float, count: int) -> list[float]:
+    """``x`` and the ``count`` consecutive floats on either side of it."""
+    below, above = [x], [x]
+    for _ in range(count):
+        below.append(float(np.nextafter(below[-1], -np.inf)))
+        above.append(float(np.nextafter(above[-1], np.inf)))
+    return below[::-1] + above[1:]
 
 
 def hard_eps(num_classes: int, seed: int = 0, n_random: int = 40) -> list[float]:
@@ -113,14 +129,13 @@ def hard_eps(num_classes: int, seed: int = 0, n_random: int = 40) -> list[float]
     - log-uniform random eps over ``[1e-320, 1]`` and random eps close to 1.
     """
     zero = float(Fraction(num_classes - 1, num_classes))
-    spacing = float(np.spacing(zero))
     points = [
         5e-324, 1e-323, 1e-320, 2.0**-1022, np.nextafter(2.0**-1022, 0.0), 1e-308, 1e-305, 1e-300,
         2.0**-900, np.nextafter(2.0**-900, 0.0), np.nextafter(2.0**-900, 1.0), 1e-200, 1e-100,
         1e-20, 1e-8, 1e-6, 0.01, 0.1, 0.2, 0.5, np.nextafter(0.5, 0.0), np.nextafter(0.5, 1.0),
         1 - 2.0**-52, 1 - 2.0**-53, 1 - 1e-15, 1.0,
     ]
-    points += [zero + k * spacing for k in range(-40, 41)]
+    points += _neighbours(zero, 40)
     points += [zero - d for d in (1e-15, 1e-14, 1e-12)] + [zero + d for d in (1e-15, 1e-14, 1e-12)]
     rng = np.random.default_rng(seed + num_classes % 1000)
     points += list(10.0 ** rng.uniform(-320, 0, n_random))

@@ -284,3 +284,22 @@ def test_public_api_names():
         assert callable(getattr(lstheory, name))
         assert getattr(lstheory, name).__doc__
     assert lstheory.CONVENTIONS == ("off_target", "uniform")
+
+
+def test_list_num_classes_in_optimal_logits_and_huge_integer_eps():
+    with pytest.raises(TypeError, match="num_classes must be a single integer"):
+        optimal_logits([3], 0.1)
+    with pytest.raises(ValueError, match="an integer of 302 digits"):
+        logit_gap(10, 2**1000)
+    with pytest.raises(ValueError, match="got 2$"):
+        logit_gap(10, 2)
+
+
+def test_strict_floating_point_settings_of_the_caller_are_respected():
+    # Subnormal intermediates are by design; a caller's np.seterr(all="raise") must not break the closed forms.
+    with np.errstate(all="raise"):
+        assert logit_gap(10, 5e-324, convention="uniform") > 700
+        assert min_loss(10, 5e-324) > 0
+        assert smoothed_target(10, 1e-310)[1] > 0
+        assert np.array_equal(logit_gap(10, [0.0, 1.0]), [math.inf, -math.inf])
+        assert min_loss(2, 1.0) == 0.0

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.stats
 import sympy
 
-from lstheory.claims._levels import GAP_TOLERANCE, SWEEP_EPS, SWEEP_NUM_CLASSES, general_sweep, smoothed_sweep, within
+from lstheory.claims._levels import GAP_TOLERANCE, all_of, SWEEP_EPS, SWEEP_NUM_CLASSES, general_sweep, smoothed_sweep, within
 from lstheory.claims.registry import CheckContext, CheckResult
 from lstheory.closed_form import convert_eps, min_loss, smoothed_target
 from lstheory.symbolic.smoothing import EPS, K, gap_closed_form, target
@@ -96,8 +96,9 @@ def seed_optimal_logits(context: CheckContext) -> CheckResult:
         for i, eps in enumerate(SWEEP_EPS):
             errors.append(abs(z[i, 0] - alpha - sympy_gap(k, eps, "off_target")))
             errors.append(float(np.max(np.abs(z[i, 1:] - alpha))))
-    result = within(errors, 1e-13, "torch optimal_logits (alpha = 1.5) vs z_y = log((K-1)(1-eps)/eps) + alpha, z_i = alpha")
-    return CheckResult(result.passed, result.max_error, f"on {context.device}: {result.detail}; " + gap("off_target")(context).detail)
+    result = within(errors, 1e-13, f"on {context.device}: torch optimal_logits (alpha = 1.5) vs z_y = "
+                    "log((K-1)(1-eps)/eps) + alpha, z_i = alpha")
+    return all_of(result, gap("off_target")(context))
 
 
 def conversion(context: CheckContext) -> CheckResult:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import scipy.special
 
@@ -9,7 +11,7 @@ from lstheory.claims._levels import GAP_TOLERANCE, all_of, proven, smoothed_swee
 from lstheory.claims import _torch_levels as torch_levels
 from lstheory.claims.registry import CheckContext, CheckResult, Claim
 from lstheory.closed_form import convert_eps, logit_gap, min_loss, smoothed_target
-from lstheory.symbolic import convention_closed_form, conversion
+from lstheory.symbolic import convention_closed_form, conversion, general_optimum_symbolic_k
 
 HE = "He et al. 2019, 'Bag of Tricks for Image Classification', arXiv 1812.01187, sec. 5.2"
 SZEGEDY = "Szegedy et al. 2016, 'Rethinking the Inception Architecture', arXiv 1512.00567, sec. 7"
@@ -17,7 +19,9 @@ SZEGEDY = "Szegedy et al. 2016, 'Rethinking the Inception Architecture', arXiv 1
 
 def _gap_symbolic(convention: str):
     def check(context: CheckContext) -> CheckResult:
-        return proven(convention_closed_form(convention), steps=[1, 2])
+        # The two-level optimum (stationary at log(p_true/p_other), strictly convex) and this target's ratio.
+        return all_of(proven(general_optimum_symbolic_k(), steps=[3, 4, 5, 6]),
+                      proven(convention_closed_form(convention), steps=[1, 2]))
 
     return check
 
@@ -46,13 +50,19 @@ def _confidence_symbolic(context: CheckContext) -> CheckResult:
     return all_of(*(proven(convention_closed_form(c), steps=[4]) for c in ("off_target", "uniform")))
 
 
+def _exact_p_true(k: int, eps: float, convention: str) -> float:
+    """1 - eps or 1 - eps + eps/K, from exact rationals (independent of lstheory.smoothed_target)."""
+    e = Fraction(eps)
+    return float(1 - e if convention == "off_target" else 1 - e + e / k)
+
+
 def _confidence_scipy(context: CheckContext) -> CheckResult:
     errors = []
     for convention in ("off_target", "uniform"):
         for k, e, r in smoothed_sweep(convention):
             confidence = scipy.special.softmax(r.logits)[r.label]
-            errors.append(abs(confidence - float(smoothed_target(k, e, convention=convention)[0])))
-    return within(errors, 1e-12, "softmax of the SciPy optimum at the label vs p_true, both conventions")
+            errors.append(abs(confidence - _exact_p_true(k, e, convention)))
+    return within(errors, 1e-12, "softmax of the SciPy optimum at the label vs exact 1-eps / 1-eps+eps/K")
 
 
 def _min_loss_symbolic(context: CheckContext) -> CheckResult:

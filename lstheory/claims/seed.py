@@ -101,7 +101,7 @@ def _bounded_scipy(context: CheckContext) -> CheckResult:
     finite = all(np.isfinite(r.gap) for _, _, r in sweep)
     return CheckResult(
         bool(decreasing and finite),
-        0.0,
+        None,  # a monotonicity check: no error to report
         f"SciPy optimal gaps finite for every eps > 0 and strictly decreasing in eps for each K in {sorted(by_k)}",
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from decimal import Decimal, InvalidOperation
 
 from lstheory.cli import UsageError
 
@@ -15,10 +16,18 @@ def _int_list(text: str) -> list[int]:
 
 
 def _float_list(text: str) -> list[float]:
-    try:
-        return [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    values = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            value, exact = float(part), Decimal(part)
+        except (ValueError, InvalidOperation):
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        if value == 0 and exact != 0:
+            raise argparse.ArgumentTypeError(f"{part} is below the smallest float64 (5e-324) and would be read as 0")
+        values.append(value)
+    return values
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -187,12 +187,16 @@ def yuan_distillation(num_classes: int = 3) -> Derivation:
 def muller_equivalent_smoothing() -> Derivation:
     """A teacher at the (uniform-convention) smoothing optimum has equivalent smoothing gamma = alpha."""
     alpha = sympy.Symbol("alpha", positive=True)
-    p_true, p_other = target("uniform", alpha)
-    off_label_mass = (K - 1) * p_other  # the teacher's softmax equals the target at its optimum
+    gap = gap_closed_form("uniform", alpha)
+    # The teacher's softmax at its optimal logits (gap on the label, 0 elsewhere): the label's probability.
+    confidence = sympy.exp(gap) / (sympy.exp(gap) + K - 1)
+    off_label_mass = 1 - confidence
     steps = (
-        Step("At its optimum an LS teacher predicts the smoothed target, so its off-label mass is (K-1) alpha/K",
-             1 - p_true, off_label_mass),
-        Step("and the equivalent smoothing gamma = (off-label mass) K/(K-1) equals alpha", off_label_mass * K / (K - 1), alpha),
+        Step("At the optimal logits of an LS teacher (uniform convention, gap log(1 + K(1-alpha)/alpha)) its "
+             "softmax puts 1 - (K-1) alpha/K on the label, so its off-label mass is (K-1) alpha/K",
+             off_label_mass, (K - 1) * alpha / K),
+        Step("and the equivalent smoothing gamma = (off-label mass) K/(K-1) equals alpha", off_label_mass * K / (K - 1),
+             alpha),
     )
     return Derivation("Müller et al.: the equivalent smoothing of a teacher at the optimum", steps,
                       "gamma = E[sum_k (1 - y_k) p_k^t K/(K-1)] = alpha for an LS teacher at its optimum (T = 1).")
@@ -223,8 +227,11 @@ def binary_smoothing() -> Derivation:
     z = sympy.Symbol("z", real=True)
     eta = sympy.Symbol("eta", positive=True)
     sigma = 1 / (1 + sympy.exp(-z))
+    t = sympy.Symbol("t_y", positive=True)
+    loss_for_target = -t * sympy.log(sigma) - (1 - t) * sympy.log(1 - sigma)  # sigmoid cross-entropy, target t
     positive_target = 1 - EPS / 2  # y = 1
-    loss = -positive_target * sympy.log(sigma) - (1 - positive_target) * sympy.log(1 - sigma)
+    loss = loss_for_target.subs(t, positive_target)
+    expected_loss = eta * loss + (1 - eta) * loss_for_target.subs(t, EPS / 2)
     optimum = sympy.log((2 - EPS) / EPS)
     population_target = (1 - EPS) * eta + EPS / 2  # E_y[y (1-eps) + eps/2], y ~ Bernoulli(eta)
     steps = (
@@ -234,11 +241,13 @@ def binary_smoothing() -> Derivation:
         Step("The loss is strictly convex: d2/dz2 = sigma (1 - sigma) > 0", sympy.diff(loss, z, 2), relation=">0"),
         Step("z* equals the K = 2 uniform-convention softmax gap log(1 + K(1-eps)/eps)",
              sympy.exp(optimum), sympy.exp(gap_closed_form("uniform", EPS, 2))),
-        Step("Population minimiser: with y ~ Bernoulli(eta) the optimal probability is (1-eps) eta + eps/2, "
-             "squeezed toward 1/2; its inverse eta = (p - eps/2)/(1-eps) recovers eta",
-             (population_target - EPS / 2) / (1 - EPS), eta),
-        Step("and the slope of the expected loss, sigma - E[target], vanishes at sigma = (1-eps) eta + eps/2",
-             (sigma - population_target).subs(z, sympy.log(population_target / (1 - population_target))), sympy.S.Zero),
+        Step("Population: with y ~ Bernoulli(eta) the expected loss eta L(z; 1 - eps/2) + (1 - eta) L(z; eps/2) "
+             "has slope sigma(z) - ((1-eps) eta + eps/2)",
+             sympy.diff(expected_loss, z), sigma - population_target),
+        Step("which vanishes where sigma(z) = (1-eps) eta + eps/2: the population minimiser, squeezed toward 1/2",
+             sympy.diff(expected_loss, z).subs(z, sympy.log(population_target / (1 - population_target))),
+             sympy.S.Zero),
+        Step("and its inverse eta = (p - eps/2)/(1-eps) recovers eta", (population_target - EPS / 2) / (1 - EPS), eta),
     )
     return Derivation("Binary (sigmoid) smoothing", steps,
                       "target y(1-eps) + eps/2; optimal logit +-log((2-eps)/eps), the K = 2 uniform softmax gap.")

@@ -89,8 +89,8 @@ def seed_loss_rewrite(num_classes: int = 3) -> Derivation:
     p_true, p_other = target("off_target", EPS, k)
     smoothed = [p_true] + [p_other] * (k - 1)  # label y = first class
     exact = (1 - EPS) * (-sympy.log(q[0])) + EPS / (k - 1) * sum(-sympy.log(qi) for qi in q[1:])
-    literal = (1 - EPS) * (-sympy.log(q[0])) + EPS * sum(-sympy.log(qi) for qi in q[1:])
-    literal_weights = (1 - EPS) + (K - 1) * EPS
+    weights = [1 - EPS] + [EPS] * (k - 1)  # the literal reading: eps on every other class
+    literal = sum(w * (-sympy.log(qi)) for w, qi in zip(weights, q))
     tenth = {EPS: sympy.Rational(1, 10)}
     steps = (
         Step(
@@ -100,14 +100,14 @@ def seed_loss_rewrite(num_classes: int = 3) -> Derivation:
             cross_entropy(smoothed, z),
         ),
         Step(
-            "Read literally ('(1-eps) Loss if i = y, eps Loss if i != y') the weights sum to 1 + (K-2) eps",
-            literal_weights,
-            1 + (K - 2) * EPS,
+            f"Read literally ('(1-eps) Loss if i = y, eps Loss if i != y') the weights sum to 1 + (K-2) eps (K = {k})",
+            sum(weights),
+            1 + (k - 2) * EPS,
         ),
         Step(
-            "which is not 1 for K > 2 (K = 3, eps = 1/10 gives 11/10): the literal reading is not a "
+            "which is not 1 for K > 2 (eps = 1/10 gives 1 + (K-2)/10): the literal reading is not a "
             "cross-entropy against a distribution",
-            literal_weights.subs({K: 3, **tenth}),
+            sum(weights).subs(tenth),
             sympy.S.One,
             relation="!=",
         ),
