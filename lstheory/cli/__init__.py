@@ -13,7 +13,7 @@ import importlib
 import sys
 
 # Order is the order of `lstheory --help`.
-SUBCOMMAND_MODULES = ("verify", "check", "table", "docs", "experiment")
+SUBCOMMAND_MODULES = ("verify", "check", "table", "docs", "bench", "experiment")
 
 
 class UsageError(Exception):

@@ -91,16 +91,19 @@ def claims_page() -> str:
 
 API_SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Closed forms", "lstheory", ("smoothed_target", "logit_gap", "optimal_logits", "min_loss", "convert_eps",
-                                  "optimal_logits_for_target")),
+                                  "optimal_logits_for_target", "binary_optimal_logit", "binary_smoothed_probability",
+                                  "binary_unsmoothed_probability")),
     ("Symbolic derivations", "lstheory.symbolic", ("general_optimum", "general_optimum_symbolic_k",
                                                    "convention_closed_form", "conversion", "seed_one_hot",
                                                    "seed_loss_rewrite", "seed_optimal_logits", "Derivation", "Step")),
     ("Numeric confirmation (SciPy)", "lstheory.numeric", ("minimize_cross_entropy", "minimize_smoothed", "sweep",
                                                           "MinimizationResult")),
     ("Claims registry", "lstheory.claims", ("Claim", "CheckResult", "all_claims", "get_claim")),
-    ("PyTorch", "lstheory.torch", ("label_smoothed_cross_entropy", "optimal_logits", "solve_optimal_logits")),
+    ("PyTorch", "lstheory.torch", ("label_smoothed_cross_entropy", "smoothing_coefficients", "optimal_logits",
+                                   "logit_gap", "solve_optimal_logits", "OptimalLogitsSolution")),
     ("Testing your loss", "lstheory.testing", ("infer_smoothing", "assert_loss_matches_theory")),
     ("Hypothesis strategies", "lstheory.strategies", ()),
+    ("Training experiment", "lstheory.experiment", ("run_experiment", "ExperimentResult")),
 )
 
 
@@ -208,3 +211,33 @@ def tables() -> dict[str, str]:
         name: format_table(compute_table(quantity, TABLE_CLASSES, TABLE_EPS, convention), "markdown")
         for name, quantity, convention in TABLE_SPECS
     }
+
+
+def _bench_number(value) -> str:
+    if value is None:
+        return "n/a"
+    value = float(value)
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.2g}"
+    return f"{value:.3g}"
+
+
+def benchmarks_table(data_path) -> str | None:
+    """The measured benchmark table from ``docs/data/benchmarks.json`` (``lstheory bench --json``)."""
+    import json
+
+    if not data_path.exists():
+        return None
+    data = json.loads(data_path.read_text())
+    lines = [GENERATED_NOTE, "Machine:", ""]
+    lines += [f"- {key}: {value}" for key, value in data.get("machine", {}).items()]
+    lines += [f"- wall time: {data.get('seconds', 0):.0f} s", "",
+              "| benchmark | case | quantity | lstheory | baseline | ratio | baseline is | note |",
+              "|---|---|---|---:|---:|---:|---|---|"]
+    for m in data.get("measurements", []):
+        quantity = f"{m['quantity']} ({m['unit']})" if m.get("unit") else m["quantity"]
+        lines.append(
+            f"| {m['benchmark']} | {m['case']} | {quantity} | {_bench_number(m['lstheory'])} | "
+            f"{_bench_number(m['baseline'])} | {_bench_number(m['ratio'])} | {m['baseline_name']} | {m.get('note', '')} |"
+        )
+    return "\n".join(lines) + "\n"
