@@ -418,15 +418,6 @@ def run_experiment(
     )
 
 
-FIGURE_STYLE = {
-    "svg.fonttype": "none",
-    "svg.hashsalt": "lstheory",
-    "font.family": "DejaVu Sans",
-    "font.size": 10,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-}
-"""matplotlib settings for a deterministic SVG (the same as ``lstheory.docgen.figures``)."""
 _SMOOTHED_COLOUR, _UNSMOOTHED_COLOUR, _THEORY_COLOUR = "#1f77b4", "#d62728", "black"
 
 
@@ -450,12 +441,10 @@ def gap_figure(result: ExperimentResult | None = None) -> bytes:
     creator metadata; matplotlib's global state is left untouched (an
     ``rc_context`` and a pyplot-free ``Figure``).
     """
-    import matplotlib
-    from matplotlib.figure import Figure
+    from lstheory.docgen.svg import svg_figure, to_svg
 
     if result is None:
         result = run_experiment()
-    import io
 
     steps = _plotted_steps(result.steps)
 
@@ -463,8 +452,7 @@ def gap_figure(result: ExperimentResult | None = None) -> bytes:
         return np.round(np.asarray(history)[steps], 4)
 
     label = f"eps = {result.eps:g} ({result.convention})"
-    with matplotlib.rc_context(FIGURE_STYLE):
-        figure = Figure(figsize=(9.6, 4.0), layout="constrained")
+    with svg_figure(figsize=(9.6, 4.0), layout="constrained") as figure:
         gap_axes, confidence_axes = figure.subplots(1, 2)
         gap_axes.plot(steps, at(result.unsmoothed_gap_history), color=_UNSMOOTHED_COLOUR, label="eps = 0")
         gap_axes.plot(steps, at(result.smoothed_gap_history), color=_SMOOTHED_COLOUR, label=label)
@@ -496,6 +484,4 @@ def gap_figure(result: ExperimentResult | None = None) -> bytes:
             "smoothing stops at the closed-form optimum",
             fontsize=10,
         )
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
-    return buffer.getvalue()
+        return to_svg(figure)

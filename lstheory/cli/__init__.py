@@ -20,6 +20,16 @@ class UsageError(Exception):
     """A bad command-line value: printed as one line, exit status 2, no traceback."""
 
 
+def require_device(device: str) -> None:
+    """Raise :class:`UsageError` unless torch can allocate on ``device`` (e.g. ``cuda`` without a GPU)."""
+    import torch
+
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as error:
+        raise UsageError(f"--device {device!r} is not available here ({error})") from None
+
+
 class _OneLineErrorParser(argparse.ArgumentParser):
     """Reports a usage error as one line (``prog: error: message``), exit status 2."""
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from lstheory.cli import UsageError
+from lstheory.cli import UsageError, require_device
 
 BENCHMARKS = ("loss", "solver", "cuda")
 BUSY_MACHINE_CORES = 0.25
@@ -54,10 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from lstheory.torch.benchmarks import format_machine, format_table, run_benchmarks
 
     if args.device != "cpu":
-        try:
-            torch.empty(0, device=args.device)
-        except (RuntimeError, AssertionError) as error:
-            raise UsageError(f"--device {args.device!r} is not available here ({error})") from None
+        require_device(args.device)
     if args.threads is not None:
         if args.threads < 1:
             raise UsageError(f"--threads must be >= 1; got {args.threads}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lstheory.cli import UsageError
+from lstheory.cli import UsageError, require_device
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,12 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from lstheory.verify import run_verification
 
     if args.device != "cpu":
-        import torch
-
-        try:
-            torch.empty(0, device=args.device)
-        except (RuntimeError, AssertionError) as error:
-            raise UsageError(f"--device {args.device!r} is not available here ({error})") from None
+        require_device(args.device)
     claims = all_claims()
     if args.claim:
         claims = tuple(c for c in claims if any(c.id.startswith(prefix) for prefix in args.claim))

@@ -1,14 +1,11 @@
 """Figures for the docs, drawn with matplotlib and written as deterministic SVG.
 
-Determinism: the Agg-independent SVG backend, text kept as text
-(``svg.fonttype = "none"``), a fixed ``svg.hashsalt`` for element ids, and
-no date or creator metadata; so the same library versions always write the
-same bytes and ``lstheory docs --check`` can compare them.
+Determinism (see :mod:`lstheory.docgen.svg`): the same library versions always
+write the same bytes, so ``lstheory docs --check`` can compare them.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Callable
@@ -17,124 +14,91 @@ import numpy as np
 
 from lstheory.accuracy import naive_logit_gap, reference_logit_gap, ulp_error
 from lstheory.closed_form import logit_gap, min_loss
+from lstheory.docgen.svg import COLOURS, svg_figure, to_svg
 
 FIGURE_NUM_CLASSES = (2, 10, 100, 1000, 32000)
-STYLE = {
-    "svg.fonttype": "none",
-    "svg.hashsalt": "lstheory",
-    "font.family": "DejaVu Sans",
-    "font.size": 10,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "figure.figsize": (6.4, 4.0),
-    "axes.prop_cycle": None,  # set below from a fixed colour list
-}
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    from cycler import cycler
-
-    style = dict(STYLE)
-    style["axes.prop_cycle"] = cycler(color=list(COLOURS))
-    plt.rcParams.update(plt.rcParamsDefault)
-    plt.rcParams.update(style)
-    return plt
-
-
-def _svg(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
-    return buffer.getvalue()
 
 
 def gap_vs_eps() -> bytes:
     """The optimal gap against eps for several K, both conventions."""
-    plt = _pyplot()
-    figure, axes = plt.subplots()
-    eps = np.logspace(-4, 0, 400)
-    for colour, k in zip(COLOURS, FIGURE_NUM_CLASSES):
-        axes.plot(eps, logit_gap(k, eps), color=colour, label=f"K = {k}")
-        axes.plot(eps, logit_gap(k, eps, convention="uniform"), color=colour, linestyle="--")
-    axes.set_xscale("log")
-    axes.set_ylim(-4, 20)
-    axes.axhline(0, color="black", linewidth=0.8)
-    axes.set_xlabel("eps")
-    axes.set_ylabel("optimal gap  z_y - z_i")
-    axes.set_title("Optimal logit gap: off_target (solid) and uniform (dashed)")
-    axes.legend(loc="upper right", fontsize=8)
-    return _svg(figure)
+    with svg_figure() as figure:
+        axes = figure.subplots()
+        eps = np.logspace(-4, 0, 400)
+        for colour, k in zip(COLOURS, FIGURE_NUM_CLASSES):
+            axes.plot(eps, logit_gap(k, eps), color=colour, label=f"K = {k}")
+            axes.plot(eps, logit_gap(k, eps, convention="uniform"), color=colour, linestyle="--")
+        axes.set_xscale("log")
+        axes.set_ylim(-4, 20)
+        axes.axhline(0, color="black", linewidth=0.8)
+        axes.set_xlabel("eps")
+        axes.set_ylabel("optimal gap  z_y - z_i")
+        axes.set_title("Optimal logit gap: off_target (solid) and uniform (dashed)")
+        axes.legend(loc="upper right", fontsize=8)
+        return to_svg(figure)
 
 
 def convention_difference() -> bytes:
     """How much larger the uniform gap is than the off_target gap at equal eps."""
-    plt = _pyplot()
-    figure, axes = plt.subplots()
-    eps = np.logspace(-4, np.log10(0.999), 400)
-    for k in FIGURE_NUM_CLASSES:
-        difference = logit_gap(k, eps, convention="uniform") - logit_gap(k, eps)
-        axes.plot(eps, difference, label=f"K = {k}")
-    axes.set_xscale("log")
-    axes.set_yscale("log")
-    axes.set_xlabel("eps")
-    axes.set_ylabel("uniform gap - off_target gap")
-    axes.set_title("The conventions differ most for few classes and large eps")
-    axes.legend(fontsize=8)
-    return _svg(figure)
+    with svg_figure() as figure:
+        axes = figure.subplots()
+        eps = np.logspace(-4, np.log10(0.999), 400)
+        for k in FIGURE_NUM_CLASSES:
+            difference = logit_gap(k, eps, convention="uniform") - logit_gap(k, eps)
+            axes.plot(eps, difference, label=f"K = {k}")
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xlabel("eps")
+        axes.set_ylabel("uniform gap - off_target gap")
+        axes.set_title("The conventions differ most for few classes and large eps")
+        axes.legend(fontsize=8)
+        return to_svg(figure)
 
 
 def loss_along_gap() -> bytes:
     """The loss on two-level logits (g, 0, ..., 0) against g, with the optimum marked."""
     import scipy.special
 
-    plt = _pyplot()
-    figure, axes = plt.subplots()
-    k = 10
-    gaps = np.linspace(-2, 14, 500)
-    for eps, convention in ((0.1, "off_target"), (0.1, "uniform"), (0.3, "off_target"), (0.0, "off_target")):
-        p_true = 1 - eps if convention == "off_target" else 1 - eps + eps / k
-        p_other = (1 - p_true) / (k - 1)
-        target = np.r_[p_true, np.full(k - 1, p_other)]
-        logits = np.zeros((gaps.size, k))
-        logits[:, 0] = gaps
-        losses = -(scipy.special.log_softmax(logits, axis=1) @ target)
-        label = f"eps = {eps}, {convention}" if eps else "eps = 0 (one-hot): no minimum"
-        (line,) = axes.plot(gaps, losses, label=label)
-        if eps:
-            best = float(logit_gap(k, eps, convention=convention))
-            axes.plot([best], [float(min_loss(k, eps, convention=convention))], "o", color=line.get_color())
-    axes.set_xlabel("gap g  (logits (g, 0, ..., 0), K = 10)")
-    axes.set_ylabel("cross-entropy")
-    axes.set_title("Loss along the gap; dots: closed-form optimum and minimum")
-    axes.legend(fontsize=8)
-    return _svg(figure)
+    with svg_figure() as figure:
+        axes = figure.subplots()
+        k = 10
+        gaps = np.linspace(-2, 14, 500)
+        for eps, convention in ((0.1, "off_target"), (0.1, "uniform"), (0.3, "off_target"), (0.0, "off_target")):
+            p_true = 1 - eps if convention == "off_target" else 1 - eps + eps / k
+            p_other = (1 - p_true) / (k - 1)
+            target = np.r_[p_true, np.full(k - 1, p_other)]
+            logits = np.zeros((gaps.size, k))
+            logits[:, 0] = gaps
+            losses = -(scipy.special.log_softmax(logits, axis=1) @ target)
+            label = f"eps = {eps}, {convention}" if eps else "eps = 0 (one-hot): no minimum"
+            (line,) = axes.plot(gaps, losses, label=label)
+            if eps:
+                best = float(logit_gap(k, eps, convention=convention))
+                axes.plot([best], [float(min_loss(k, eps, convention=convention))], "o", color=line.get_color())
+        axes.set_xlabel("gap g  (logits (g, 0, ..., 0), K = 10)")
+        axes.set_ylabel("cross-entropy")
+        axes.set_title("Loss along the gap; dots: closed-form optimum and minimum")
+        axes.legend(fontsize=8)
+        return to_svg(figure)
 
 
 def accuracy_ulps() -> bytes:
     """Ulp error of lstheory.logit_gap and of the naive formula near the zero of the gap (K = 10)."""
-    plt = _pyplot()
-    figure, axes = plt.subplots()
-    zero = 0.9
-    steps = np.arange(-150, 151)
-    eps = np.array([zero + s * np.spacing(zero) for s in steps])
-    exact = [reference_logit_gap(10, float(e), "off_target") for e in eps]
-    accurate = [max(ulp_error(float(logit_gap(10, e)), x), 1e-3) for e, x in zip(eps, exact)]
-    naive = [max(ulp_error(naive_logit_gap(10, float(e), "off_target"), x), 1e-3) for e, x in zip(eps, exact)]
-    axes.semilogy(steps, naive, ".", markersize=3, label="naive log((K-1)*(1-eps)/eps)")
-    axes.semilogy(steps, accurate, ".", markersize=3, label="lstheory.logit_gap")
-    axes.axhline(2, color="black", linewidth=0.8, linestyle=":")
-    axes.set_xlabel("eps - 0.9, in ulps of 0.9  (K = 10: the gap's zero)")
-    axes.set_ylabel("error in ulps (floored at 1e-3)")
-    axes.set_title("Accuracy near the zero of the off_target gap")
-    axes.legend(fontsize=8)
-    return _svg(figure)
+    with svg_figure() as figure:
+        axes = figure.subplots()
+        zero = 0.9
+        steps = np.arange(-150, 151)
+        eps = np.array([zero + s * np.spacing(zero) for s in steps])
+        exact = [reference_logit_gap(10, float(e), "off_target") for e in eps]
+        accurate = [max(ulp_error(float(logit_gap(10, e)), x), 1e-3) for e, x in zip(eps, exact)]
+        naive = [max(ulp_error(naive_logit_gap(10, float(e), "off_target"), x), 1e-3) for e, x in zip(eps, exact)]
+        axes.semilogy(steps, naive, ".", markersize=3, label="naive log((K-1)*(1-eps)/eps)")
+        axes.semilogy(steps, accurate, ".", markersize=3, label="lstheory.logit_gap")
+        axes.axhline(2, color="black", linewidth=0.8, linestyle=":")
+        axes.set_xlabel("eps - 0.9, in ulps of 0.9  (K = 10: the gap's zero)")
+        axes.set_ylabel("error in ulps (floored at 1e-3)")
+        axes.set_title("Accuracy near the zero of the off_target gap")
+        axes.legend(fontsize=8)
+        return to_svg(figure)
 
 
 def benchmarks(data_path: Path) -> bytes | None:
@@ -145,16 +109,16 @@ def benchmarks(data_path: Path) -> bytes | None:
     rows = [r for r in data.get("results", []) if r.get("ratio") is not None]
     if not rows:
         return None
-    plt = _pyplot()
-    figure, axes = plt.subplots()
-    names = [r["name"] for r in rows]
-    ratios = [r["ratio"] for r in rows]
-    axes.barh(names, ratios, color=COLOURS[0])
-    axes.axvline(1, color="black", linewidth=0.8)
-    axes.set_xscale("log")
-    axes.set_xlabel("lstheory / baseline (lower is better)")
-    axes.set_title("Benchmarks (ratios measured in the same run)")
-    return _svg(figure)
+    with svg_figure() as figure:
+        axes = figure.subplots()
+        names = [r["name"] for r in rows]
+        ratios = [r["ratio"] for r in rows]
+        axes.barh(names, ratios, color=COLOURS[0])
+        axes.axvline(1, color="black", linewidth=0.8)
+        axes.set_xscale("log")
+        axes.set_xlabel("lstheory / baseline (lower is better)")
+        axes.set_title("Benchmarks (ratios measured in the same run)")
+        return to_svg(figure)
 
 
 def training_gap() -> bytes:
