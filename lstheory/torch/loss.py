@@ -30,6 +30,10 @@ tensor (in blocks on CUDA or where scratch space is needed, in one go
 otherwise) and finishes it in place::
 
     dloss/dz_c = g (T q_c - t_c),   T = sum_c t_c,   g = upstream gradient.
+
+Under ``create_graph=True`` (double backward) backward instead differentiates
+a plain-autograd composite of the same loss (:func:`_composite_per_position`),
+which costs ``O(N K)`` memory but is differentiable to any order.
 """
 
 from __future__ import annotations
@@ -40,7 +44,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.autograd.function import once_differentiable
 
 from lstheory._validation import as_eps, check_convention
 from lstheory.closed_form import smoothed_target
@@ -311,7 +314,10 @@ class _LabelSmoothedCrossEntropy(torch.autograd.Function):
         y_all = layout.per_position(target)
         valid = y_all != ignore_index
         y_safe = torch.where(valid, y_all, torch.zeros_like(y_all)).long()
-        log_q_true = layout.empty_per_position(acc, device) if a != 0.0 else None
+        # off_target with eps = 1 puts no mass on the true class (a + b = 0): its a- and b-terms
+        # cancel, so both are left out (a -inf true logit then adds 0, not inf - inf = NaN)
+        label_free = a + b == 0.0
+        log_q_true = layout.empty_per_position(acc, device) if a != 0.0 and not label_free else None
         log_q_sum = layout.empty_per_position(acc, device) if b != 0.0 else None  # sum_c w_c log q_c
         for index in blocks:
             z = z_all[index]
@@ -319,6 +325,8 @@ class _LabelSmoothedCrossEntropy(torch.autograd.Function):
             if log_q_true is not None:
                 log_q_true[index] = log_q.gather(1, y_safe[index])
             if log_q_sum is not None:
+                if label_free:
+                    log_q.scatter_(1, y_safe[index], 0.0)
                 if w_acc is None:
                     log_q_sum[index] = log_q.sum(1, keepdim=True)
                 else:
@@ -339,8 +347,16 @@ class _LabelSmoothedCrossEntropy(torch.autograd.Function):
         return layout.per_position_result(torch.where(valid, loss, torch.zeros_like(loss)))
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_loss):
+        if torch.is_grad_enabled():
+            # create_graph=True: the autograd engine runs backward in grad mode only then
+            return _differentiable_backward(ctx, grad_loss)
+        with torch.no_grad():
+            return _LabelSmoothedCrossEntropy._lean_backward(ctx, grad_loss)
+
+    @staticmethod
+    def _lean_backward(ctx, grad_loss):
+        """The O(N)-memory backward (first order only)."""
         a, b, ignore_index, probability_target = ctx.settings
         if probability_target:
             logits, target, weight, total = ctx.saved_tensors
@@ -413,15 +429,63 @@ class _LabelSmoothedCrossEntropy(torch.autograd.Function):
                     coef = scratch("coef", z).copy_(p_all[index]).mul_(a).add_(b).mul_(g_block)
                     grad_weight -= _masked_product(coef, log_q).sum(dim=reduce_dims)
                 else:
+                    label_free = a + b == 0.0  # no mass on the true class: its terms cancel, skip both
                     if b != 0.0:
+                        if label_free:
+                            log_q.scatter_(1, y_safe[index], 0.0)
                         grad_weight -= _masked_product(g_block * b, log_q).sum(dim=reduce_dims)
-                    if a != 0.0:
+                    if a != 0.0 and not label_free:
                         y_block = y_safe[index]
                         term = _masked_product(g_block * a, log_q.gather(1, y_block))
                         grad_weight.index_add_(0, y_block.reshape(-1), -term.reshape(-1))
         if grad_weight is not None:
             grad_weight = grad_weight.to(weight.dtype)
         return grad_logits, grad_target, grad_weight, None, None, None, None, None
+
+
+def _composite_per_position(logits, target, weight, a, b, ignore_index, probability_target):
+    """``-sum_c t_c log q_c`` of ``(N, K, D)`` logits in plain autograd ops, ``(N, D)``, O(N K) memory.
+
+    The same loss as :class:`_LabelSmoothedCrossEntropy` (``0 * log q`` counted as 0, ignored
+    positions 0, accumulation dtype), differentiable to any order; used for double backward.
+    """
+    acc = _accumulation_dtype(logits.dtype)
+    num_classes = logits.shape[1]
+    log_q = torch.log_softmax(logits, 1, dtype=acc)
+    # unweighted target coefficients s_c (t_c = w_c s_c)
+    if probability_target:
+        s = target.to(acc) * a + b
+    else:
+        valid = target != ignore_index
+        y_safe = torch.where(valid, target, torch.zeros_like(target)).long().unsqueeze(1)
+        s = torch.full_like(log_q, b).scatter_(1, y_safe, a + b) * valid.unsqueeze(1).to(acc)
+    # 0 * (-inf) counts as 0: replace the infinite factor (not the product), so that no
+    # 0 * inf reaches the derivatives either; zero coefficients with finite log q keep their
+    # derivatives (d/ds_c = log q_c, d/dw_c = s_c log q_c), as in the O(N) backward
+    product = s * torch.where((s == 0) & torch.isinf(log_q), torch.zeros_like(log_q), log_q)
+    if weight is not None:
+        w = weight.to(acc).view(1, num_classes, 1)
+        product = w * torch.where((w == 0) & torch.isinf(product), torch.zeros_like(product), product)
+    return -product.sum(1)
+
+
+def _differentiable_backward(ctx, grad_loss):
+    """Backward under ``create_graph=True``: autograd through :func:`_composite_per_position`."""
+    a, b, ignore_index, probability_target = ctx.settings
+    logits, target, weight = ctx.saved_tensors[:3]
+    candidates = (logits, target, weight)
+    wanted = [i for i, need in enumerate(ctx.needs_input_grad[:3]) if need]
+    per_position = _composite_per_position(logits, target, weight, a, b, ignore_index, probability_target)
+    g = grad_loss
+    if not probability_target:  # ignored positions get no gradient, even from a NaN upstream (0 / 0 mean)
+        g = torch.where(target != ignore_index, g, torch.zeros_like(g))
+    grads = torch.autograd.grad(
+        per_position, [candidates[i] for i in wanted], g, create_graph=True, allow_unused=True
+    )
+    result = [None] * 8
+    for i, grad in zip(wanted, grads):
+        result[i] = grad
+    return tuple(result)
 
 
 class _Layout:
@@ -501,8 +565,11 @@ def label_smoothed_cross_entropy(
     returns ``loss_n`` (0 at ignored positions); ``"sum"`` their sum;
     ``"mean"`` divides the sum by ``sum_n w_{y_n}`` over non-ignored positions
     (their count without weights) for index targets and by the number of
-    positions for probability targets.  An empty or all-ignored batch gives
-    NaN under ``"mean"`` (``0 / 0``) and a zero gradient, like PyTorch.
+    positions for probability targets.  Where that denominator is 0 the mean
+    is NaN, like PyTorch: an empty or all-ignored batch gives NaN and a zero
+    gradient; a batch whose kept positions all have zero target weight
+    ``w_{y_n}`` gives NaN (not ``x / 0 = inf``) and a NaN gradient at the
+    kept positions (0 at ignored ones), as PyTorch does.
 
     Parameters
     ----------
@@ -521,7 +588,11 @@ def label_smoothed_cross_entropy(
         value and gradient; ``"off_target"`` equals fairseq's
         ``(1 - eps - eps/(K-1)) * nll + eps/(K-1) * sum_c(-log q_c)``.
     weight : Tensor of shape ``(K,)``, optional
-        Class weights ``w`` (differentiable, like PyTorch's).
+        Class weights ``w``.  Differentiable here for both target kinds;
+        PyTorch differentiates ``weight`` only for probability targets (its
+        ``nll_loss`` raises for a weight that requires grad with index
+        targets), so the index-target weight gradient has no built-in
+        counterpart (tested against a plain-autograd formula).
     ignore_index : int
         Index-target value whose positions add nothing to the loss nor to the
         mean's denominator.  Must be negative for probability targets (as in
@@ -539,16 +610,21 @@ def label_smoothed_cross_entropy(
       targets, one number per position); forward walks the logits in
       blocks of about 16 MiB (CPU) or half the L2 cache (CUDA), and
       backward writes ``softmax`` straight into the one gradient tensor.
-      Non-contiguous logits are copied once.  Double backward is not
-      supported.
+      Non-contiguous logits are copied once.
+    * Double backward (``torch.autograd.grad(..., create_graph=True)``, e.g.
+      a gradient penalty) is supported: backward then differentiates a
+      plain-autograd composite of the same loss, which holds ``O(N K)``
+      memory for that step; the result is the gradient of the gradient,
+      equal to ``F.cross_entropy``'s (uniform).
     * float16/bfloat16 inputs are computed and reduced in float32; the result
       and the gradient are cast back to the input dtype.
     * A ``-inf`` logit with ``eps > 0`` (any class with positive target mass)
       gives ``+inf`` loss and a finite gradient (that class's ``q_c = 0``);
-      never NaN.  A class with zero target mass (zero weight, or ``eps = 0``)
-      contributes ``0``, not ``0 * inf``: here this function gives a finite
-      value where PyTorch returns NaN.  A row whose logits are all ``-inf``,
-      or any ``+inf`` or NaN logit, gives NaN, as in PyTorch.
+      never NaN.  A class with zero target mass (zero weight, ``eps = 0``, or
+      the true class under ``off_target`` with ``eps = 1``) contributes
+      ``0``, not ``0 * inf``: here this function gives a finite value where
+      PyTorch (or fairseq's formula) returns NaN.  A row whose logits are
+      all ``-inf``, or any ``+inf`` or NaN logit, gives NaN, as in PyTorch.
 
     Accuracy: in float64 equal to PyTorch's and fairseq's formulas to about
     ``1e-15`` relative (tested at ``1e-10``).  In float32 the per-row
@@ -627,4 +703,6 @@ def label_smoothed_cross_entropy(
     else:
         safe = torch.where(valid, target_nkd, torch.zeros_like(target_nkd)).long()
         denominator = torch.where(valid, weight.to(acc)[safe], torch.zeros((), dtype=acc, device=logits.device)).sum()
+    # a zero denominator gives NaN (PyTorch's 0 / 0 nll term), not total / 0 = inf; no host sync
+    denominator = torch.where(denominator == 0, torch.full_like(denominator, math.nan), denominator)
     return (total / denominator).to(logits.dtype)

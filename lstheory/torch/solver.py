@@ -169,9 +169,13 @@ def solve_optimal_logits(
 
     Accuracy: in float64, from the zero start, every logit gap ``z_i - z_j``
     is within about ``1e-14`` of ``log(p_i / p_j)`` for ``K <= 10**4``
-    (tested at ``1e-12`` against :func:`lstheory.closed_form.logit_gap`);
-    convergence takes about 5 to 20 steps, fewer the closer ``p`` is to
-    uniform.
+    (tested at ``1e-12`` against :func:`lstheory.closed_form.logit_gap`).
+    The step count grows with the spread of the target, roughly 2.3 steps
+    per decade of ``max(p) / min(p)``: about 1 to 15 steps when every mass
+    is within a factor ``1e4`` of the largest, but near-one-hot rows take
+    more (smoothed one-hot targets, ``K`` from 2 to ``10**4``: 18 to 19
+    steps at ``eps = 1e-6``, 31 to 33 at ``eps = 1e-12``, about 40 at
+    ``eps = 1e-15``), well within the default ``max_iter=100``.
 
     References: Boyd and Vandenberghe, "Convex Optimization", sec. 9.5
     (Newton's method, backtracking line search); Sherman and Morrison, Ann.

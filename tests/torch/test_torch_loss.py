@@ -565,3 +565,211 @@ def test_non_contiguous_inputs(shape, target_kind):
     assert_close(value.detach(), expected[0], rtol=1e-14)
     (grad,) = torch.autograd.grad(value, strided, torch.randn((), generator=torch.Generator().manual_seed(1), dtype=torch.float64))
     assert_close(grad, expected[1][0], rtol=1e-14)
+
+
+# ----------------------------------------------------------------- review fixes: double backward, zero weights, eps = 1
+
+
+def _penalised_gradient(loss_fn, inputs):
+    """The gradient of ``loss + sum(dloss/dlogits ** 2)`` (a gradient penalty: needs double backward)."""
+    loss = loss_fn()
+    (grad,) = torch.autograd.grad(loss.sum(), inputs[0], create_graph=True)
+    assert grad.requires_grad  # the penalty is not silently a constant
+    return torch.autograd.grad(loss.sum() + (grad**2).sum(), inputs)
+
+
+def test_double_backward_reproducer_matches_builtin():
+    """The reviewer's reproducer: once_differentiable used to drop the penalty term silently."""
+    logits = torch.randn(4, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    target = torch.tensor([0, 1, 2, 3])
+    ours = _penalised_gradient(lambda: label_smoothed_cross_entropy(logits, target, 0.1, convention="uniform"), [logits])
+    builtin = _penalised_gradient(lambda: F.cross_entropy(logits, target, label_smoothing=0.1), [logits])
+    assert_close(ours[0], builtin[0])
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (3, 4, 2)])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("target_kind", ["index", "probability"])
+def test_double_backward_matches_builtin_and_fairseq(shape, reduction, weighted, target_kind):
+    logits, target, weight = make_case(shape, target_kind=target_kind, weighted=weighted, seed=17)
+    inputs = [logits] + ([target] if target_kind == "probability" else [])
+    ours = _penalised_gradient(
+        lambda: label_smoothed_cross_entropy(
+            logits, target, 0.2, convention="uniform", weight=weight, reduction=reduction
+        ),
+        inputs,
+    )
+    builtin = _penalised_gradient(
+        lambda: F.cross_entropy(logits, target, weight=weight, reduction=reduction, label_smoothing=0.2), inputs
+    )
+    for mine, theirs in zip(ours, builtin):
+        assert_close(mine, theirs, what="uniform vs F.cross_entropy")
+    ours = _penalised_gradient(
+        lambda: label_smoothed_cross_entropy(logits, target, 0.2, weight=weight, reduction=reduction), inputs
+    )
+    reference = _penalised_gradient(
+        lambda: fairseq_form(logits, target, 0.2, weight=weight, reduction=reduction), inputs
+    )
+    for mine, theirs in zip(ours, reference):
+        assert_close(mine, theirs, what="off_target vs fairseq")
+
+
+@pytest.mark.parametrize("convention", ["off_target", "uniform"])
+@pytest.mark.parametrize("target_kind", ["index", "probability"])
+def test_gradgradcheck_float64(convention, target_kind):
+    """Second derivatives in logits, class weights and probability targets, against finite differences."""
+    logits, target, weight = make_case((3, 4, 2), target_kind=target_kind, weighted=True, seed=19)
+    weight.requires_grad_()
+    inputs = (logits, weight) + ((target,) if target_kind == "probability" else ())
+
+    def fn(z, w, *maybe_target):
+        t = maybe_target[0] if maybe_target else target
+        return label_smoothed_cross_entropy(z, t, 0.3, convention=convention, weight=w, reduction="none")
+
+    assert torch.autograd.gradgradcheck(fn, inputs)
+
+
+def test_double_backward_in_half_precision_matches_float32():
+    logits, target, _ = make_case((6, 5), target_kind="index", weighted=False, seed=23)
+    half = logits.detach().to(torch.bfloat16).requires_grad_()
+    single = half.detach().float().requires_grad_()
+    (grad_half,) = _penalised_gradient(lambda: label_smoothed_cross_entropy(half, target, 0.1), [half])
+    (grad_single,) = _penalised_gradient(lambda: label_smoothed_cross_entropy(single, target, 0.1), [single])
+    assert grad_half.dtype == torch.bfloat16
+    assert torch.allclose(grad_half.float(), grad_single, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+@pytest.mark.parametrize("weight_requires_grad", [False, True])
+def test_kept_samples_with_zero_weight_give_nan_mean_like_builtin(eps, weight_requires_grad):
+    """weight=[1, 0], ignore_index=0, targets [1, 1, 0]: the mean's denominator is 0, PyTorch gives NaN."""
+    logits = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(29)).requires_grad_()
+    weight = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    target = torch.tensor([1, 1, 0])
+    ours_weight = weight.clone().requires_grad_() if weight_requires_grad else weight
+    ours = value_and_grads(
+        lambda: label_smoothed_cross_entropy(
+            logits, target, eps, convention="uniform", weight=ours_weight, ignore_index=0
+        ),
+        logits,
+        target,
+    )
+    builtin = value_and_grads(
+        lambda: F.cross_entropy(logits, target, weight=weight, ignore_index=0, label_smoothing=eps), logits, target
+    )
+    assert torch.isnan(builtin[0]) and torch.isnan(ours[0])
+    assert_close(ours[0], builtin[0])
+    assert_close(ours[1][0], builtin[1][0])  # NaN at the kept rows, 0 at the ignored one
+    # sum and none are finite (0 at the zero-weight true class, smoothing term elsewhere)
+    for reduction in ("sum", "none"):
+        mine = label_smoothed_cross_entropy(
+            logits, target, eps, convention="uniform", weight=weight, ignore_index=0, reduction=reduction
+        )
+        theirs = F.cross_entropy(
+            logits, target, weight=weight, ignore_index=0, reduction=reduction, label_smoothing=eps
+        )
+        assert_close(mine.detach(), theirs.detach())
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("target_kind", ["index", "probability"])
+def test_off_target_eps_one_with_minus_inf_true_logit_is_finite(weighted, target_kind):
+    """off_target eps = 1 puts no mass on the true class: a -inf logit there adds 0, not inf - inf."""
+    num_classes = 4
+    logits, _, _ = make_case((3, num_classes), target_kind="index", weighted=False, seed=31)
+    masked = logits.detach().clone()
+    target = torch.tensor([0, 2, 3])
+    masked[torch.arange(3), target] = -math.inf
+    masked.requires_grad_()
+    weight = torch.tensor([0.5, 1.0, 2.0, 1.5], dtype=torch.float64, requires_grad=True) if weighted else None
+    w = torch.ones(num_classes, dtype=torch.float64) if weight is None else weight
+    given = target if target_kind == "index" else F.one_hot(target, num_classes).double()
+    inputs = [masked] + ([weight] if weighted else [])
+    for reduction in REDUCTIONS:
+        loss = label_smoothed_cross_entropy(masked, given, 1.0, weight=weight, reduction=reduction)
+        grads = torch.autograd.grad(loss.sum(), inputs)
+        # expected: -(1/(K-1)) sum_{c != y} w_c log q_c
+        lprobs = torch.log_softmax(masked.detach(), 1)
+        off = torch.ones(3, num_classes, dtype=torch.bool)
+        off[torch.arange(3), target] = False
+        per_row = -(torch.where(off, lprobs, torch.zeros_like(lprobs)) * w.detach()).sum(1) / (num_classes - 1)
+        if reduction == "none":
+            expected = per_row
+        elif reduction == "sum":
+            expected = per_row.sum()
+        else:
+            expected = per_row.sum() / (w.detach()[target].sum() if target_kind == "index" else 3)
+        assert torch.isfinite(loss).all(), (reduction, loss)
+        assert_close(loss.detach(), expected, what=reduction)
+        for grad in grads:
+            assert torch.isfinite(grad).all(), (reduction, grad)
+        # and no gradient flows into the masked true class (q_y = 0, t_y = 0)
+        assert (grads[0][torch.arange(3), target] == 0).all()
+
+
+@pytest.mark.parametrize("convention", ["off_target", "uniform"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", [(7, 5), (4, 6, 3), (5,)])
+def test_index_target_weight_gradient_matches_plain_autograd_formula(convention, reduction, shape):
+    """PyTorch cannot differentiate weight for index targets; compare with autograd through a composite."""
+    logits, target, weight = make_case(shape, target_kind="index", weighted=True, seed=37)
+    weight.requires_grad_()
+    num_classes = shape[0] if len(shape) == 1 else shape[1]
+    eps = 0.3
+    a, b = (1 - eps, eps / num_classes) if convention == "uniform" else (1 - eps - eps / (num_classes - 1), eps / (num_classes - 1))
+
+    def composite():
+        class_dim = 0 if logits.dim() == 1 else 1
+        view = [1] * logits.dim()
+        view[class_dim] = num_classes
+        lprobs = torch.log_softmax(logits, class_dim)
+        valid = target != -100
+        safe = torch.where(valid, target, torch.zeros_like(target))
+        nll = -lprobs.gather(class_dim, safe.unsqueeze(class_dim)).squeeze(class_dim) * weight[safe]
+        smooth = -(lprobs * weight.view(view)).sum(class_dim)
+        per_position = torch.where(valid, a * nll + b * smooth, torch.zeros_like(nll))
+        if reduction == "none":
+            return per_position
+        if reduction == "sum":
+            return per_position.sum()
+        return per_position.sum() / torch.where(valid, weight[safe], torch.zeros_like(nll)).sum()
+
+    def ours():
+        return label_smoothed_cross_entropy(
+            logits, target, eps, convention=convention, weight=weight, reduction=reduction
+        )
+
+    upstream = torch.randn(ours().shape, generator=torch.Generator().manual_seed(41), dtype=torch.float64)
+    mine = torch.autograd.grad(ours(), [logits, weight], upstream)
+    theirs = torch.autograd.grad(composite(), [logits, weight], upstream)
+    assert_close(mine[1], theirs[1], what="weight gradient")
+    assert_close(mine[0], theirs[0], what="logits gradient")
+    assert torch.count_nonzero(mine[1]) > 0
+
+
+@pytest.mark.parametrize("convention", ["off_target", "uniform"])
+@pytest.mark.parametrize("target_kind", ["index", "probability"])
+@pytest.mark.parametrize("eps", [0.0, 0.2, 1.0])
+def test_double_backward_path_gives_the_first_order_gradients(convention, target_kind, eps):
+    """Under create_graph=True (composite path) the gradients equal the O(N) backward's, zero weights included."""
+    logits, target, weight = make_case((5, 4, 3), target_kind=target_kind, weighted=True, seed=43)
+    weight = weight.detach().clone()
+    weight[2] = 0.0
+    weight.requires_grad_()
+    if target_kind == "probability":
+        target = target.detach().clone()
+        target[:, 1] = 0.0  # zero target mass (a zero coefficient when eps = 0)
+        target.requires_grad_()
+    inputs = [logits, weight] + ([target] if target_kind == "probability" else [])
+    for reduction in REDUCTIONS:
+        def loss():
+            return label_smoothed_cross_entropy(
+                logits, target, eps, convention=convention, weight=weight, reduction=reduction
+            )
+
+        upstream = torch.randn(loss().shape, generator=torch.Generator().manual_seed(47), dtype=torch.float64)
+        lean = torch.autograd.grad(loss(), inputs, upstream)
+        composite = torch.autograd.grad(loss(), inputs, upstream, create_graph=True)
+        for mine, theirs in zip(composite, lean):
+            assert_close(mine.detach(), theirs, what=f"{reduction}")
