@@ -160,13 +160,41 @@ def labels(
 ) -> st.SearchStrategy[np.ndarray]:
     """Integer labels of shape ``(N,)`` in ``[0, K)``.
 
-    With ``ignore_index``, some entries (never all) are that padding label.
+    With ``ignore_index`` (an integer outside ``[0, K)``, e.g. ``-100``), some
+    entries (never all) are that padding label; so ``batch_size`` must then be
+    at least 1.
     """
+    _check_integer("num_classes", num_classes, 2)
+    _check_integer("batch_size", batch_size, 0)
+    _check_ignore_index(ignore_index, num_classes)
     valid = st.integers(0, num_classes - 1)
     if ignore_index is None:
         return hnp.arrays(np.int64, batch_size, elements=valid)
+    if batch_size == 0:
+        raise ValueError(
+            f"labels with ignore_index={ignore_index} need batch_size >= 1 (some label must not be "
+            f"padding); got batch_size=0 (pass ignore_index=None for empty batches)"
+        )
     padded = st.one_of(valid, st.just(ignore_index))
     return hnp.arrays(np.int64, batch_size, elements=padded).filter(lambda y: np.any(y != ignore_index))
+
+
+def _check_integer(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+
+
+def _check_ignore_index(ignore_index: object, num_classes: int | None) -> None:
+    """``None``, or an integer that is not a class index (outside ``[0, num_classes)``)."""
+    if ignore_index is None:
+        return
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
+        raise ValueError(f"ignore_index must be an integer label outside [0, K) or None; got {ignore_index!r}")
+    if num_classes is not None and 0 <= ignore_index < num_classes:
+        raise ValueError(
+            f"ignore_index must lie outside the class indices [0, {num_classes}) (e.g. -100), or padding "
+            f"would be indistinguishable from a real label; got {ignore_index}"
+        )
 
 
 def logits_and_labels(
@@ -177,7 +205,26 @@ def logits_and_labels(
     dtype: type = np.float64,
     ignore_index: int | None = None,
 ) -> st.SearchStrategy[tuple[np.ndarray, np.ndarray]]:
-    """A batch ``(logits (N, K), labels (N,))`` with matching ``N`` and ``K``."""
+    """A batch ``(logits (N, K), labels (N,))`` with matching ``N`` and ``K``.
+
+    With ``ignore_index`` some labels (never all) are padding, so the batch
+    holds at least one sample: a fixed ``batch_size`` must then be at least 1,
+    and a drawn one is drawn from its values of at least 1.
+    """
+    fixed_k = None if isinstance(num_classes, st.SearchStrategy) else num_classes
+    if fixed_k is not None:
+        _check_integer("num_classes", fixed_k, 2)
+    _check_ignore_index(ignore_index, fixed_k)
+    if ignore_index is not None:
+        if isinstance(batch_size, st.SearchStrategy):
+            batch_size = batch_size.filter(lambda n: n >= 1)
+        elif not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, (bool, np.bool_)) or (
+            batch_size < 1
+        ):
+            raise ValueError(
+                f"logits_and_labels with ignore_index={ignore_index} needs batch_size >= 1 (some label must "
+                f"not be padding); got batch_size={batch_size!r}"
+            )
 
     @st.composite
     def batch(draw):

@@ -122,13 +122,19 @@ def _ignore_index(text: str) -> int | None:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``lstheory check``: print the report; 0 match, 1 mismatch."""
+    from lstheory._validation import as_num_classes
     from lstheory.testing import assert_loss_matches_theory, infer_smoothing
-    from lstheory.testing._loss_caller import LossCallError
+    from lstheory.testing._loss_caller import LossCallError, LossCaller
 
     loss_fn = load_callable(args.target)
     ignore_index = _ignore_index(args.ignore_index)
     if args.convention is not None and args.eps is None:
         raise UsageError("--convention needs --eps (the convention says what eps means)")
+    as_num_classes(args.classes)  # a ValueError: a usage error (exit 2)
+    try:
+        LossCaller.detect(loss_fn, args.classes)  # a loss that cannot be called is a usage error, not a mismatch
+    except TypeError as error:
+        raise UsageError(" ".join(str(error).split())) from None
     try:
         report = infer_smoothing(loss_fn, args.classes, eps=args.eps, ignore_index=ignore_index)
         print(report)
@@ -150,6 +156,11 @@ def run(args: argparse.Namespace) -> int:
 def _is_proper(report: Any) -> bool:
     import numpy as np
 
-    proper_mass = bool(np.all(np.abs(report.mass - 1.0) <= 4 * report.target_error + report.tolerance))
+    # Coarser than float32 the a-priori tolerance is loose: only the measured errors count.
+    tol = report.tolerance if report.precision <= np.finfo(np.float32).eps else 0.0
+    proper_mass = bool(
+        np.all(np.abs(report.mass - 1.0) <= 4 * report.target_error + tol)
+        and abs(float(np.mean(report.mass)) - 1.0) <= 4 * report.eps_error + tol
+    )
     padding_ok = report.ignore_behaviour in ("ignored", "not accepted", "not probed")
     return report.is_cross_entropy and proper_mass and padding_ok

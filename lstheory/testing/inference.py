@@ -28,6 +28,11 @@ The inferred model is then *confirmed* where it was not fitted:
 * with padded labels (``ignore_index``): padded samples must enter neither the
   sum nor the mean's denominator, and their logits must not matter.
 
+A loss coarser than float32 (float16, bfloat16, or noisy values) is recovered
+once more, by least squares over many random logits, twice independently: the
+errors the report states (``target_error``, ``eps_error``) are the two
+recoveries' disagreement, not a multiple of the precision.
+
 A loss that is not a cross-entropy against a fixed target (focal loss, a
 margin, a batch-dependent target) fails one of these, and the report says
 which.
@@ -57,6 +62,12 @@ _GRID = 2.0**-12
 _LOGIT_RANGE = 4.0
 _FINE_GRID = 2.0**-20
 _MAX_VALIDATED_LABELS = 64
+# Precision levels coarser than float32 (half precision, or a noisy loss): the
+# targets are then recovered by averaging many probes (see _Prober.recover_averaged).
+_FINE_PRECISION = PRECISION_LEVELS["float32"]
+_AVERAGED_PROBES = 8  # per label and half, with autograd (K equations each)
+_AVERAGED_GRID = 2.0**-6  # probe logits on this grid in [-2, 2]: exact in bfloat16 and float16
+_MAX_AVERAGED_VALUES_ONLY = 64  # values only, the averaged recovery costs 4K(K+1) calls
 _LEVEL_NAMES = {value: name for name, value in PRECISION_LEVELS.items()}
 
 IGNORE_BEHAVIOURS = (
@@ -136,7 +147,16 @@ class SmoothingReport:
     autograd : bool
         Whether the gradient was read through autograd.
     target_error : float
-        Estimated absolute error of each entry of ``targets``.
+        Estimated absolute error of each entry of ``targets`` (and of ``mass``).
+        For a loss coarser than float32 (half precision, or noisy values) it is
+        measured: the disagreement of two independent recoveries, each averaged
+        over many random probes.
+    eps_error : float
+        Estimated absolute error of ``eps_off_target`` (the mean of the
+        diagonal of ``targets``, more accurate than one entry) and of the mean
+        of ``mass``; what
+        ``convention`` and :func:`~lstheory.testing.assert_loss_matches_theory`
+        allow, four times over.  Defaults to ``target_error``.
     reduction : {"mean", "weighted mean", "sum"} or None
         How the loss reduces a batch; ``None`` if it is none of these.
     sample_weights : ndarray of shape ``(K,)`` or None
@@ -184,6 +204,11 @@ class SmoothingReport:
     ignore_detail: str = ""
     weighted_smoothing: WeightedSmoothing | None = None
     findings: tuple[str, ...] = field(default_factory=tuple)
+    eps_error: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.eps_error is None:
+            object.__setattr__(self, "eps_error", self.target_error)
 
     @property
     def is_smoothing(self) -> bool:
@@ -212,9 +237,11 @@ class SmoothingReport:
 
     def __str__(self) -> str:
         k = self.num_classes
+        level = _LEVEL_NAMES.get(self.precision, f"{self.precision:.1e}")
+        noisy = f"; its values are noisy, about {level} precision" if level != self.dtype else ""
         lines = [
             f"lstheory report for {self.name} with K={k} "
-            f"({self.backend} {self.dtype}, {'autograd' if self.autograd else 'values only'})"
+            f"({self.backend} {self.dtype}, {'autograd' if self.autograd else 'values only'}{noisy})"
         ]
         verdict = "yes" if self.is_cross_entropy else "NO"
         lines.append(
@@ -235,7 +262,8 @@ class SmoothingReport:
             )
             lines.append(f"  implied logit gap z_y - z_i: {_fmt(self.logit_gap)}")
             uniform = "none (off-target mass > (K-1)/K)" if self.eps_uniform is None else _fmt(self.eps_uniform)
-            lines.append(f"  eps: {_fmt(self.eps_off_target)} (off_target) = {uniform} (uniform)")
+            error = f", each ± {self.eps_error:.1g}" if self.precision > _FINE_PRECISION else ""
+            lines.append(f"  eps: {_fmt(self.eps_off_target)} (off_target) = {uniform} (uniform){error}")
         else:
             lines.append(f"  target for label y: not one value on y and one elsewhere (unnormalised sums {mass})")
             for y in range(min(k, 3)):
@@ -248,10 +276,19 @@ class SmoothingReport:
                 lines.append(f"  implied logit gaps z_y - z_i: from {_fmt(finite.min())} to {_fmt(finite.max())}")
             lines.append("  eps: none (no single smoothing describes these targets)")
         if self.eps is not None:
-            matched = f"matches the {self.convention} convention" if self.convention else "matches neither convention"
-            lines.append(f"  intended eps {_fmt(self.eps)}: {matched}")
+            lines.append(f"  intended eps {_fmt(self.eps)}: {self._intended()}")
         lines.append(f"  equivalent to: {self._equivalent()}")
         return "\n".join(lines)
+
+    def _intended(self) -> str:
+        if self.convention:
+            return f"matches the {self.convention} convention"
+        if self.is_smoothing and np.ptp(self.mass) <= 2 * self.target_error:
+            # The normalised smoothing may match though the loss is scaled (mass != 1).
+            scaled = _matching_convention(self.eps_off_target, self.eps_uniform, self.eps, 4 * self.eps_error)
+            if scaled is not None:
+                return f"matches {scaled}, up to a scale factor {_fmt(np.mean(self.mass))}"
+        return "matches neither convention"
 
     def _equivalent(self) -> str:
         if not self.is_cross_entropy:
@@ -331,6 +368,8 @@ class _Prober:
         self.rng = rng
         self.findings: list[str] = []
         self.padding_detail = ""
+        self.dtype_level = caller.precision  # the coarsest dtype the loss shows (set by estimate_precision)
+        self.coarse: float | None = None  # the precision, when coarser than float32 (set by infer_smoothing)
 
     # -- single samples -------------------------------------------------
     def one(self, z: np.ndarray, y: int, grad: bool = False) -> tuple[float, np.ndarray | None]:
@@ -370,9 +409,61 @@ class _Prober:
                     t2[y, c] = self.one(-e_c, y)[0] - m[y] * down
         t = 0.5 * (t1 + t2)
         scale = np.maximum(np.abs(m), 1e-300)[:, None]
-        floor = 8 * (1 + log_k) * self.caller.precision
         disagreement = float(np.max(np.abs(t1 - t2) / scale))
-        return _Model(t, m), max(2 * disagreement, floor)
+        return _Model(t, m), 2 * disagreement
+
+    def recover_averaged(self) -> tuple[_Model, float, float] | None:
+        """Recover every target twice, each time averaged over many random probes.
+
+        For a loss whose values carry rounding noise of half precision (or any
+        noise), the single probes of :meth:`recover` are too coarse, and its
+        mass ``m`` (read off one value shared by both recoveries) can be off by
+        a rounding error that their disagreement does not show.  Here each half
+        solves ``g = m softmax(z) - t`` (autograd; ``m`` from how the gradient
+        moves with ``softmax(z)``) or ``L = m lse(z) - t . z`` (values) in the
+        least-squares sense over its own random logits, on a grid exact in
+        half precision.  Returns the model (the mean of the halves), the error of
+        each normalised target entry and the error of the mean of the diagonal
+        (which eps is), both from the halves' disagreement; ``None`` when the
+        values-only recovery would be too costly (``K`` above 64).
+        """
+        k = self.k
+        autograd = self.caller.autograd
+        if not autograd and k > _MAX_AVERAGED_VALUES_ONLY:
+            return None
+        # With autograd each probe gives K equations: fewer probes suffice for large K
+        # (eps averages K labels), and keep the cost near 16 * 128 calls.
+        probes = max(2, min(_AVERAGED_PROBES, (_AVERAGED_PROBES * 128) // k)) if autograd else 2 * (k + 1)
+        halves = []
+        for _ in range(2):
+            t = np.empty((k, k))
+            m = np.empty(k)
+            for y in range(k):
+                z = np.round(self.rng.uniform(-2.0, 2.0, size=(probes, k)) / _AVERAGED_GRID) * _AVERAGED_GRID
+                if autograd:
+                    g = np.stack([self.one(row, y, grad=True)[1] for row in z])
+                    s = _softmax(z)
+                    ds, dg = s - s.mean(axis=0), g - g.mean(axis=0)
+                    m[y] = float(np.sum(ds * dg) / np.sum(ds * ds))
+                    t[y] = m[y] * s.mean(axis=0) - g.mean(axis=0)
+                else:
+                    values = np.array([self.one(row, y)[0] for row in z])
+                    design = np.hstack([_lse(z)[:, None], -z])
+                    solution = np.linalg.lstsq(design, values, rcond=None)[0]
+                    m[y], t[y] = solution[0], solution[1:]
+            halves.append((t, m))
+        (t1, m1), (t2, m2) = halves
+        safe1 = np.where(np.abs(m1) > 1e-300, m1, 1.0)[:, None]
+        safe2 = np.where(np.abs(m2) > 1e-300, m2, 1.0)[:, None]
+        difference = t1 / safe1 - t2 / safe2
+        target_error = max(float(np.max(np.abs(difference))), float(np.max(np.abs(m1 - m2))))
+        # The mean of both halves' diagonals over K labels: the halves' difference has
+        # twice the variance of one half, which has twice that of their mean.
+        # The same for the mean mass, which the same error bounds.
+        eps_sigma = float(
+            max(np.sqrt(np.mean(np.diag(difference) ** 2)), np.sqrt(np.mean((m1 - m2) ** 2))) / (2 * math.sqrt(k))
+        )
+        return _Model(0.5 * (t1 + t2), 0.5 * (m1 + m2)), target_error, 3 * eps_sigma
 
     # -- precision --------------------------------------------------------
     def estimate_precision(self, model: _Model) -> float:
@@ -387,21 +478,36 @@ class _Prober:
         base = self.caller.precision
         steps = np.arange(24.0)
         noise = 0.0
+        returned = []
         for _ in range(2):
             y = int(self.rng.integers(self.k))
             start = self.random_logits()
             # Steps of a few 2**-20: exact in float32 next to |z| <= 4, and so short
             # that a smooth deviation is a polynomial of degree 4 to ~1e-20.
             direction = np.round(self.rng.standard_normal(self.k) * 4) * _FINE_GRID
-            deviation = np.empty(len(steps))
-            scale = 0.0
-            for j, s in enumerate(steps):
-                z = start + s * direction
-                deviation[j] = self.one(z, y)[0] - model.value(z, y)
-                scale = max(scale, model.scale(z, y))
+            values = np.array([self.one(start + s * direction, y)[0] for s in steps])
+            for _ in range(3):
+                if len(np.unique(values)) >= len(steps) // 2:
+                    break
+                # The loss hardly moves: it rounds its logits far coarser than these steps
+                # (it computes in half precision, whatever it returns).  Its noise shows
+                # on a longer line (steps up to 2**-6 per unit, still exact in float32).
+                direction = direction * 2.0**5
+                values = np.array([self.one(start + s * direction, y)[0] for s in steps])
+            returned.extend(values)
+            points = [start + s * direction for s in steps]
+            deviation = values - np.array([model.value(z, y) for z in points])
+            scale = max(model.scale(z, y) for z in points)
             fit = np.polynomial.polynomial.polyfit(steps, deviation, 4)
             detrended = deviation - np.polynomial.polynomial.polyval(steps, fit)
             noise = max(noise, float(np.sqrt(np.mean(detrended**2))) / scale)
+        # A loss that returns values all exact in a half precision rounds its result
+        # to it (whatever dtype it returns): bfloat16 first, as float16 holds most of its values.
+        for name, bits in (("bfloat16", 8), ("float16", 11)):
+            if all(_fits_bits(value, bits, name) for value in returned):
+                base = max(base, PRECISION_LEVELS[name])
+                break
+        self.dtype_level = base
         for level in sorted(PRECISION_LEVELS.values()):
             if level >= base and noise <= _tolerance(self.k, level) / 4:
                 return level
@@ -426,6 +532,41 @@ class _Prober:
                     grad_residual = max(grad_residual, float(np.max(np.abs(gradient - model.grad(z, y)))) / size)
         return value_residual, grad_residual
 
+    def gradient_finding(self, grad_residual: float, tolerance: float, values_failed: bool) -> tuple[str, bool]:
+        """Why the autograd gradient is not the inferred cross-entropy's; and whether it is detached.
+
+        Blame detaching (or a custom backward) only when the loss's values alone
+        are a cross-entropy: recover the target from values only and confirm it
+        at random logits.
+        """
+        k = self.k
+        differs = (
+            f"differs from the gradient of the cross-entropy its values imply by up to {grad_residual:.2e} (relative)"
+        )
+        if k > _MAX_AVERAGED_VALUES_ONLY:  # a values-only recovery costs K(2K+1) calls
+            return (
+                f"the autograd gradient {differs}: part of the loss may be detached or have a custom "
+                f"backward, or the loss is no cross-entropy"
+            ), False
+        values_only = LossCaller(
+            self.caller.loss_fn, k, self.caller.backend, self.caller.input_dtype, self.caller.output_dtype, False
+        )
+        prober = _Prober(values_only, k, np.random.default_rng(int(self.rng.integers(2**32))))
+        try:
+            model, _ = prober.recover()
+            residual, _ = prober.validate_samples(model)
+        except LossCallError:
+            residual = math.inf
+        if residual <= tolerance:
+            return (
+                f"the loss's values are a cross-entropy against a fixed target (recovered from its values "
+                f"alone, they fit to {residual:.1e}), but its autograd gradient {differs}: part of the loss "
+                f"is detached or has a custom backward"
+            ), True
+        if values_failed:
+            return f"nor is its autograd gradient a cross-entropy's: it {differs}", False
+        return f"the autograd gradient {differs}, and its values alone are no cross-entropy either", False
+
     # -- batches ------------------------------------------------------------
     def batch(self, z: np.ndarray, labels: np.ndarray) -> float:
         return self.caller.evaluate(z, labels)[0]
@@ -439,6 +580,8 @@ class _Prober:
         double = self.batch(np.stack([z, z]), np.array([y, y]))
         ratio = double / single if single != 0 else math.nan
         slack = 16 * tolerance * model.scale(z, y) / max(abs(single), 1e-300)
+        if self.coarse is not None:  # the same sample twice: only the reduction's rounding differs
+            slack = 4 * self.coarse
         if abs(ratio - 1) <= slack:
             kind = "mean"
         elif abs(ratio - 2) <= 2 * slack:
@@ -470,7 +613,7 @@ class _Prober:
                     "it is not a (weighted) mean over samples, so it depends on other samples of the batch"
                 )
                 return None, None, math.inf
-            if np.max(np.abs(weights - 1)) > 256 * tolerance:
+            if np.max(np.abs(weights - 1)) > (256 * tolerance if self.coarse is None else 32 * self.coarse):
                 kind = "weighted mean"
 
         residual = 0.0
@@ -482,6 +625,12 @@ class _Prober:
             expected = _reduce(kind, singles, weights[labels])
             scale = max(model.scale(z[i], int(labels[i])) for i in range(n))
             deviation = abs(batch_value - expected) / scale
+            if self.coarse is not None:
+                # The batch and its samples see the same logits: they differ by the
+                # reduction's rounding, a few units of the precision of the values
+                # (deviation in units of that, times the tolerance, as above).
+                rounding = 4 * self.coarse * self._batch_scale(singles, kind)
+                deviation = abs(batch_value - expected) / rounding * tolerance
             residual = max(residual, deviation)
             if deviation > tolerance:
                 how = "sum" if kind == "sum" else "mean"
@@ -493,6 +642,12 @@ class _Prober:
                 )
                 return None, None, residual
         return kind, (weights if kind == "weighted mean" else None), residual
+
+    @staticmethod
+    def _batch_scale(singles: np.ndarray, kind: str) -> float:
+        """Size of a batch's loss, for the rounding of its reduction."""
+        size = float(np.max(np.abs(singles))) + 1e-300
+        return size * len(singles) if kind == "sum" else size
 
     def padding(self, kind: str, weights: np.ndarray, ignore_index: int, model: _Model, tolerance: float) -> str:
         """Probe a batch with padded labels; return an entry of IGNORE_BEHAVIOURS."""
@@ -517,6 +672,8 @@ class _Prober:
         counted = expected * kept.sum() / len(labels)
         scale = max(model.scale(z[i], int(labels[i])) for i in np.flatnonzero(kept))
         slack = 16 * tolerance * scale
+        if self.coarse is not None:  # as in reduction(): the same logits, so only rounding differs
+            slack = 4 * self.coarse * self._batch_scale(singles, kind)
         n, n_kept = len(labels), int(kept.sum())
         if abs(padded_other - padded) > slack:
             self.padding_detail = (
@@ -544,6 +701,16 @@ class _Prober:
         return "not ignored"
 
 
+def _fits_bits(value: float, bits: int, name: str) -> bool:
+    """Whether ``value`` is exact in a binary format with ``bits`` significant bits (normal range)."""
+    if value == 0 or not math.isfinite(value):
+        return True
+    mantissa, exponent = math.frexp(value)
+    if name == "float16" and not -13 <= exponent <= 16:
+        return False
+    return float(mantissa * 2.0**bits).is_integer()
+
+
 def _reduce(kind: str, values: np.ndarray, weights: np.ndarray) -> float:
     if kind == "sum":
         return float(np.sum(values))
@@ -556,8 +723,28 @@ def _tolerance(num_classes: int, precision: float) -> float:
     Evaluating a K-term cross-entropy and recovering its K target entries each
     cost a few ulps per term; the error of the model grows like
     ``sqrt(K) (1 + log K)`` times the precision (random-walk summation).
+    Coarser than float32 that factor would allow anything (1.3 for bfloat16 at
+    K = 10): there the model is averaged over many probes
+    (:meth:`_Prober.recover_averaged`) and a half-precision cross-entropy
+    deviates from it by well under one unit of its precision (relative to the
+    size of its terms), so a few units are allowed.
     """
-    return 16.0 * math.sqrt(num_classes) * (1.0 + math.log(num_classes)) * precision
+    fine = 16.0 * math.sqrt(num_classes) * (1.0 + math.log(num_classes))
+    if precision > _FINE_PRECISION:  # (never below float32's, so that the levels stay ordered)
+        return max(2.0 * math.sqrt(1.0 + math.log(num_classes)) * precision, fine * _FINE_PRECISION)
+    return fine * precision
+
+
+def _matching_convention(
+    eps_off: float, eps_uniform: float | None, intended: float, atol: float
+) -> str | None:
+    """The convention whose eps is within ``atol`` of ``intended`` (the closer; off_target on a tie)."""
+    found = {"off_target": eps_off, "uniform": eps_uniform}
+    distance = {name: abs(found[name] - intended) for name in CONVENTIONS if found[name] is not None}
+    matching = [name for name in distance if distance[name] <= atol]
+    if not matching:
+        return None
+    return min(matching, key=lambda name: (distance[name], CONVENTIONS.index(name)))
 
 
 def _two_valued(targets: np.ndarray, atol: float) -> bool:
@@ -659,7 +846,11 @@ def infer_smoothing(
         explains it in words.
 
     Accuracy: a float64 loss's eps is recovered to about ``1e-14``, a float32
-    loss's to about ``1e-6`` (``report.target_error`` is the estimate).
+    loss's to about ``1e-6`` (``report.target_error`` is the estimate).  A
+    loss coarser than float32 (float16, bfloat16, or noisy values) is probed
+    again at many random logits, twice independently, and its eps is known to
+    ``report.eps_error``, measured from the two recoveries' disagreement (at
+    least a quarter of its precision: ``0.002`` for bfloat16).
 
     References: PyTorch issues #148884 and #130342 (users who could not tell
     which convention a loss uses); Szegedy et al. 2016, arXiv 1512.00567, sec. 7.
@@ -696,22 +887,51 @@ def infer_smoothing(
     prober = _Prober(caller, k, np.random.default_rng(seed))
     model, target_error = prober.recover()
     precision = prober.estimate_precision(model)
-    tolerance = _tolerance(k, precision)
-    target_error = max(target_error, 8 * (1 + math.log(k)) * precision)
-
+    eps_error = None
+    averaged = prober.recover_averaged() if precision > _FINE_PRECISION else None
+    if averaged is not None:
+        model, target_error, eps_error = averaged
     value_residual, grad_residual = prober.validate_samples(model)
-    if value_residual > tolerance:
+    if precision > _FINE_PRECISION and caller.precision < PRECISION_LEVELS["bfloat16"]:
+        # The noise along the short lines shows a loss coarser than float32, but not
+        # reliably which half precision: one that rounds its logits to bfloat16 looks
+        # partly smooth along them.  Take the finer level that explains the deviation
+        # of the averaged model at random logits.
+        for level in sorted(v for v in PRECISION_LEVELS.values() if v >= precision):
+            if max(value_residual, grad_residual) <= _tolerance(k, level):
+                precision = level
+                break
+    tolerance = _tolerance(k, precision)
+    prober.coarse = precision if precision > _FINE_PRECISION else None
+    if averaged is not None:
+        # Half precision or noise: every error is measured (the halves' disagreement),
+        # with a floor for rounding that both halves share: the loss's own constants
+        # (1 - eps, eps/K) rounded to its precision move each target entry, the mass
+        # and so eps by up to about half a unit of it.  Four times the floor is one
+        # unit: 0.0078 for bfloat16, still below the 0.01 between the two conventions'
+        # eps for eps = 0.1 at K = 10.
+        target_error = max(target_error, precision / 4)
+        eps_error = max(eps_error, precision / 4)
+    elif precision > _FINE_PRECISION:  # values only and K > 64: the single probes, measured
+        target_error = max(target_error, precision)
+    else:
+        target_error = max(target_error, 8 * (1 + math.log(k)) * precision)
+    if eps_error is None:
+        eps_error = target_error
+
+    gradient_finding, detached = (
+        prober.gradient_finding(grad_residual, tolerance, value_residual > tolerance)
+        if grad_residual > tolerance else (None, False)
+    )
+    if value_residual > tolerance and not detached:  # (detached: its values miss a target read off gradients)
         prober.findings.append(
             f"not a cross-entropy against a fixed target: at random logits the loss differs from the "
             f"cross-entropy against its inferred target by up to {value_residual:.2e} (relative), far "
-            f"above its {caller.input_dtype if precision <= caller.precision else 'estimated'} precision "
+            f"above its {_LEVEL_NAMES[precision] if precision <= prober.dtype_level else 'estimated'} precision "
             f"(tolerance {tolerance:.1e}); e.g. a focal loss, a margin, a clipped or temperature-scaled softmax"
         )
-    if grad_residual > tolerance:
-        prober.findings.append(
-            f"the autograd gradient differs from the gradient of the cross-entropy its values imply by "
-            f"up to {grad_residual:.2e} (relative): part of the loss is detached or has a custom backward"
-        )
+    if gradient_finding is not None:
+        prober.findings.append(gradient_finding)
     per_sample_ok = value_residual <= tolerance and grad_residual <= tolerance
 
     reduction, sample_weights, batch_residual = prober.reduction(model, tolerance)
@@ -734,12 +954,13 @@ def infer_smoothing(
             weighted = _weighted_smoothing(targets, 2 * target_error)
 
     convention = None
-    if intended is not None and eps_off is not None and np.allclose(m, 1.0, atol=4 * target_error):
-        found = {"off_target": eps_off, "uniform": eps_uniform}
-        distance = {name: abs(found[name] - intended) for name in CONVENTIONS if found[name] is not None}
-        matching = [name for name in distance if distance[name] <= 4 * target_error]
-        if matching:  # the closer one if a coarse precision admits both; off_target on a tie (eps = 0)
-            convention = min(matching, key=lambda name: (distance[name], CONVENTIONS.index(name)))
+    if (
+        intended is not None
+        and eps_off is not None
+        and np.allclose(m, 1.0, atol=4 * target_error)
+        and abs(float(np.mean(m)) - 1.0) <= 4 * eps_error
+    ):
+        convention = _matching_convention(eps_off, eps_uniform, intended, 4 * eps_error)
 
     return SmoothingReport(
         name=callable_name(loss_fn),
@@ -755,10 +976,13 @@ def infer_smoothing(
         eps=intended,
         convention=convention,
         backend=caller.backend,
-        dtype=_LEVEL_NAMES[precision],
+        # Coarser than float32, name a dtype only where the loss shows it (its result's
+        # dtype, or results all exact in a half precision); else the noise is no dtype.
+        dtype=_LEVEL_NAMES[precision if precision <= _FINE_PRECISION else prober.dtype_level],
         precision=precision,
         autograd=caller.autograd,
         target_error=target_error,
+        eps_error=eps_error,
         reduction=reduction,
         sample_weights=sample_weights,
         ignore_index=ignore_index,

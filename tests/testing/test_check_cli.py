@@ -27,6 +27,9 @@ LOSSES = textwrap.dedent(
 
     wrapper = Wrapper()
     not_callable = 3
+
+    def bad_sig(z):
+        return z.sum()
     """
 )
 
@@ -109,3 +112,12 @@ def test_usage_errors_exit_2_with_one_line(check, argv, words):
 def test_ignore_index_none_skips_the_padding_probe(check):
     status, out, _ = check("my_losses:smoothed", "--classes", "5", "--ignore-index", "none")
     assert status == 0 and "labels" not in out.splitlines()[2]
+
+
+def test_a_loss_that_cannot_be_called_is_a_usage_error(check):
+    """Exit 1 means "mismatch": a loss with the wrong signature is a usage error (2), in one line."""
+    status, out, err = check("my_losses:bad_sig", "--classes", "5")
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("lstheory check: error: loss_fn (bad_sig) could not be called as loss_fn(logits, labels)")
+    assert "bad_sig() takes 1 positional argument but 2 were given" in err
