@@ -14,7 +14,8 @@ import sympy
 
 from lstheory.claims._levels import GAP_TOLERANCE, all_of, SWEEP_EPS, SWEEP_NUM_CLASSES, general_sweep, smoothed_sweep, within
 from lstheory.claims.registry import CheckContext, CheckResult
-from lstheory.closed_form import convert_eps, min_loss, smoothed_target
+from lstheory.closed_form import convert_eps, min_loss
+from lstheory.numeric import smoothed_target_vector
 from lstheory.symbolic.smoothing import EPS, K, gap_closed_form, target
 
 SOLVER_TOLERANCE = 1e-11
@@ -33,13 +34,7 @@ def sympy_p_true(num_classes: int, eps: float, convention: str) -> float:
 
 
 def _targets(num_classes: int, eps_values, convention: str) -> np.ndarray:
-    rows = []
-    for eps in eps_values:
-        p_true, p_other = smoothed_target(num_classes, eps, convention=convention)
-        row = np.full(num_classes, float(p_other))
-        row[0] = float(p_true)
-        rows.append(row)
-    return np.array(rows)
+    return np.array([smoothed_target_vector(num_classes, eps, convention=convention) for eps in eps_values])
 
 
 @lru_cache(maxsize=None)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import numpy as np
 import scipy.special
 
 from lstheory.claims._levels import GAP_TOLERANCE, all_of, proven, smoothed_sweep, within
 from lstheory.claims import _torch_levels as torch_levels
 from lstheory.claims.registry import CheckContext, CheckResult, Claim
-from lstheory.closed_form import convert_eps, logit_gap, min_loss, smoothed_target
+from lstheory.closed_form import convert_eps, logit_gap, min_loss
 from lstheory.symbolic import convention_closed_form, conversion, general_optimum_symbolic_k
 
 HE = "He et al. 2019, 'Bag of Tricks for Image Classification', arXiv 1812.01187, sec. 5.2"

@@ -21,6 +21,7 @@ from lstheory.closed_form import (
     optimal_logits_for_target,
     smoothed_target,
 )
+from lstheory.numeric import smoothed_target_vector
 from lstheory.symbolic import literature as derivations
 
 SZEGEDY = "Szegedy et al. 2016, arXiv 1512.00567, sec. 7"
@@ -49,10 +50,7 @@ def _symbolic(derivation_function, steps=None, **kwargs):
 
 
 def _uniform_target(k: int, eps: float, label: int = 0) -> np.ndarray:
-    p_true, p_other = smoothed_target(k, eps, convention="uniform")
-    target = np.full(k, float(p_other))
-    target[label] = float(p_true)
-    return target
+    return smoothed_target_vector(k, eps, label=label, convention="uniform")
 
 
 def _kl(p: np.ndarray, q: np.ndarray) -> float:
@@ -323,8 +321,6 @@ def _muller_scipy(context: CheckContext) -> CheckResult:
 
 
 def _temperature_scipy(context: CheckContext) -> CheckResult:
-    from lstheory.numeric import smoothed_target_vector
-
     errors = []
     for temperature in (0.5, 2.0, 5.0):
         for k, eps in ((10, 0.1), (100, 0.01)):

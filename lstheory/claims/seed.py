@@ -8,7 +8,8 @@ import scipy.special
 from lstheory.claims._levels import GAP_TOLERANCE, all_of, proven, smoothed_sweep, within
 from lstheory.claims import _torch_levels as torch_levels
 from lstheory.claims.registry import CheckContext, CheckResult, Claim
-from lstheory.closed_form import logit_gap, smoothed_target
+from lstheory.closed_form import logit_gap
+from lstheory.numeric import smoothed_target_vector
 from lstheory.symbolic import convention_closed_form, seed_loss_rewrite, seed_one_hot, seed_optimal_logits
 
 SEED = "seed blog post (shared/seed, NOTES.md)"
@@ -50,10 +51,7 @@ def _rewrite_scipy(context: CheckContext) -> CheckResult:
         for eps in (0.05, 0.1, 0.3):
             z = rng.normal(size=k)
             log_q = scipy.special.log_softmax(z)
-            p_true, p_other = smoothed_target(k, eps)
-            target = np.full(k, p_other)
-            target[0] = p_true
-            cross_entropy = -(target @ log_q)
+            cross_entropy = -(smoothed_target_vector(k, eps) @ log_q)
             exact = (1 - eps) * -log_q[0] + eps / (k - 1) * np.sum(-log_q[1:])
             literal = (1 - eps) * -log_q[0] + eps * np.sum(-log_q[1:])
             errors.append(abs(exact - cross_entropy) / cross_entropy)
