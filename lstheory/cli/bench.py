@@ -3,39 +3,43 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
+from pathlib import Path
 
 from lstheory.cli import UsageError, require_device
 
-BENCHMARKS = ("loss", "solver", "cuda")
 BUSY_MACHINE_CORES = 0.25
 """Above this much CPU used by other processes during a run, ``lstheory bench`` warns."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from lstheory.bench import SUITE_MODULES
+
+    names = [module.rsplit(".", 1)[1] for module in SUITE_MODULES]
     parser = subparsers.add_parser(
         "bench",
-        help="benchmark the torch loss and solver against PyTorch's built-in and SciPy",
+        help="benchmark lstheory against its baselines (time, memory, accuracy ratios)",
         description=(
-            "Benchmarks (not tests): (a) loss forward+backward vs F.cross_entropy(label_smoothing=), time and "
-            "peak extra memory; (b) the batched solver vs a SciPy loop, time per configuration and largest "
-            "disagreement; (c) with --device cuda, time and achieved bandwidth on the GPU.  Each line shows "
-            "lstheory's figure, the baseline's (measured in the same run) and their ratio lstheory/baseline."
+            "Benchmarks (not tests).  Each line shows lstheory's figure, the baseline's (measured in the same "
+            "run) and their ratio lstheory/baseline.  Suites: " + ", ".join(names) + ".  With --record, the "
+            "results replace those suites' entries in docs/data/benchmarks.json, from which `lstheory docs` "
+            "generates the benchmark tables."
         ),
     )
-    parser.add_argument("--device", default="cpu", help="device for the solver and the CUDA benchmark (cpu, cuda)")
-    parser.add_argument(
-        "--only", action="append", choices=BENCHMARKS, help="run only this benchmark (repeatable; default all)"
-    )
+    parser.add_argument("--device", default="cpu", help="device for the device-aware suites (cpu, cuda)")
+    parser.add_argument("--only", action="append", choices=names, help="run only this suite (repeatable; default all)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run in seconds (figures not comparable)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
+    parser.add_argument("--record", action="store_true", help="also write the results into the data file (--data)")
+    parser.add_argument("--data", type=Path, default=None, help="data file for --record (default docs/data/benchmarks.json)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads before running (default: torch's choice)")
     parser.set_defaults(handler=run)
 
 
-def _command_line(args: argparse.Namespace) -> str:
-    """The command that reproduces this run (for the record in docs/benchmarks.md)."""
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces this run (recorded with the data)."""
     words = ["lstheory", "bench"]
     if args.device != "cpu":
         words += ["--device", args.device]
@@ -48,34 +52,56 @@ def _command_line(args: argparse.Namespace) -> str:
     return " ".join(words)
 
 
+def _record(args: argparse.Namespace, reports: dict) -> Path:
+    from lstheory.bench.records import DEFAULT_DATA_PATH, record_suites
+
+    path = args.data or DEFAULT_DATA_PATH
+    today = datetime.date.today().isoformat()
+    entries = {name: dict(report.as_dict(), date=today, command=command_line(args)) for name, report in reports.items()}
+    record_suites(path, entries)
+    return path
+
+
+def _print_tables(args: argparse.Namespace, reports: dict) -> None:
+    from lstheory.bench.measure import format_machine, format_table
+
+    for name, report in reports.items():
+        print(f"## {name}\n")
+        print(format_machine(report))
+        print(f"- command: `{command_line(args)}`")
+        print(f"- wall time: {report.seconds:.0f} s\n")
+        print(format_table(report) + "\n")
+        busy = report.machine.get("other_processes_cpu_cores")
+        if busy is not None and busy > BUSY_MACHINE_CORES:
+            print(
+                f"warning: other processes used {busy:.2f} CPU cores during the {name} suite; its timings "
+                "are not comparable with a quiet machine's (see docs/benchmarks.md)",
+                file=sys.stderr,
+            )
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from lstheory.torch.benchmarks import format_machine, format_table, run_benchmarks
+    from lstheory import bench
 
+    if args.record and args.quick:
+        raise UsageError("--record with --quick would commit smoke-run figures; drop one of them")
     if args.device != "cpu":
         require_device(args.device)
     if args.threads is not None:
         if args.threads < 1:
             raise UsageError(f"--threads must be >= 1; got {args.threads}")
         torch.set_num_threads(args.threads)
-    only = tuple(args.only or BENCHMARKS)
-    if only == ("cuda",) and torch.device(args.device).type != "cuda":
-        raise UsageError("--only cuda needs --device cuda")
     progress = None if args.json else (lambda message: print(f"# {message}", file=sys.stderr, flush=True))
-    report = run_benchmarks(device=args.device, quick=args.quick, only=only, progress=progress)
+    try:
+        reports = bench.run_benchmarks(device=args.device, quick=args.quick, only=args.only, progress=progress)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     if args.json:
-        print(json.dumps(report.as_dict(), indent=2))
+        print(json.dumps({name: report.as_dict() for name, report in reports.items()}, indent=2))
     else:
-        print(format_machine(report))
-        print(f"- command: `{_command_line(args)}`")
-        print(f"- wall time: {report.seconds:.0f} s\n")
-        print(format_table(report))
-        busy = report.machine.get("other_processes_cpu_cores")
-        if busy is not None and busy > BUSY_MACHINE_CORES:
-            print(
-                f"\nwarning: other processes used {busy:.2f} CPU cores during this run; the loss timings "
-                "are not comparable with a quiet machine's (see docs/benchmarks.md)",
-                file=sys.stderr,
-            )
+        _print_tables(args, reports)
+    if args.record:
+        print(f"# recorded {', '.join(reports)} in {_record(args, reports)}", file=sys.stderr)
     return 0

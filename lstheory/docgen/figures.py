@@ -102,22 +102,28 @@ def accuracy_ulps() -> bytes:
 
 
 def benchmarks(data_path: Path) -> bytes | None:
-    """Time and memory ratios of the measured benchmarks (``docs/data/benchmarks.json``), if present."""
-    if not data_path.exists():
+    """Time and memory ratios of the recorded benchmarks (``docs/data/benchmarks.json``), one panel each."""
+    from lstheory.bench.records import load_records
+
+    measurements = [m for entry in load_records(data_path).values() for m in entry.get("measurements", [])]
+    panels = {
+        "time": [m for m in measurements if m.get("ratio") is not None and m["unit"] in ("ms", "s", "us")],
+        "peak extra memory": [m for m in measurements if m.get("ratio") is not None and m["unit"] == "MiB"],
+    }
+    panels = {title: rows for title, rows in panels.items() if rows}
+    if not panels:
         return None
-    data = json.loads(data_path.read_text())
-    rows = [r for r in data.get("results", []) if r.get("ratio") is not None]
-    if not rows:
-        return None
-    with svg_figure() as figure:
-        axes = figure.subplots()
-        names = [r["name"] for r in rows]
-        ratios = [r["ratio"] for r in rows]
-        axes.barh(names, ratios, color=COLOURS[0])
-        axes.axvline(1, color="black", linewidth=0.8)
-        axes.set_xscale("log")
-        axes.set_xlabel("lstheory / baseline (lower is better)")
-        axes.set_title("Benchmarks (ratios measured in the same run)")
+    height = 1.2 + 0.35 * sum(len(rows) for rows in panels.values())
+    with svg_figure(figsize=(6.4, height)) as figure:
+        axes_list = figure.subplots(len(panels), 1, squeeze=False,
+                                    height_ratios=[len(rows) for rows in panels.values()])[:, 0]
+        for axes, (title, rows) in zip(axes_list, panels.items()):
+            names = [f"{m['benchmark']}: {m['case']}" for m in rows]
+            axes.barh(names, [m["ratio"] for m in rows], color=COLOURS[0])
+            axes.axvline(1, color="black", linewidth=0.8)
+            axes.set_xlim(0, max(1.1, 1.1 * max(m["ratio"] for m in rows)))
+            axes.invert_yaxis()
+            axes.set_title(f"{title}: lstheory / baseline (lower is better)", fontsize=10)
         return to_svg(figure)
 
 

@@ -29,9 +29,8 @@ def generate_all(docs_root: Path) -> dict[str, bytes]:
         files[f"generated/{name}"] = content.encode()
     for name, draw in figures.FIGURES.items():
         files[f"figures/{name}"] = draw()
-    benchmark_table = pages.benchmarks_table(docs_root / "data" / "benchmarks.json")
-    if benchmark_table is not None:
-        files["generated/benchmarks_table.md"] = benchmark_table.encode()
+    for name, content in pages.benchmark_tables(docs_root / "data" / "benchmarks.json").items():
+        files[f"generated/{name}"] = content.encode()
     benchmark_figure = figures.benchmarks(docs_root / "data" / "benchmarks.json")
     if benchmark_figure is not None:
         files["figures/benchmarks.svg"] = benchmark_figure

@@ -213,31 +213,9 @@ def tables() -> dict[str, str]:
     }
 
 
-def _bench_number(value) -> str:
-    if value is None:
-        return "n/a"
-    value = float(value)
-    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        return f"{value:.2g}"
-    return f"{value:.3g}"
+def benchmark_tables(data_path) -> dict[str, str]:
+    """One Markdown section per recorded benchmark suite (``lstheory bench --record``): file name -> text."""
+    from lstheory.bench.records import load_records, suite_section
 
-
-def benchmarks_table(data_path) -> str | None:
-    """The measured benchmark table from ``docs/data/benchmarks.json`` (``lstheory bench --json``)."""
-    import json
-
-    if not data_path.exists():
-        return None
-    data = json.loads(data_path.read_text())
-    lines = [GENERATED_NOTE, "Machine:", ""]
-    lines += [f"- {key}: {value}" for key, value in data.get("machine", {}).items()]
-    lines += [f"- wall time: {data.get('seconds', 0):.0f} s", "",
-              "| benchmark | case | quantity | lstheory | baseline | ratio | baseline is | note |",
-              "|---|---|---|---:|---:|---:|---|---|"]
-    for m in data.get("measurements", []):
-        quantity = f"{m['quantity']} ({m['unit']})" if m.get("unit") else m["quantity"]
-        lines.append(
-            f"| {m['benchmark']} | {m['case']} | {quantity} | {_bench_number(m['lstheory'])} | "
-            f"{_bench_number(m['baseline'])} | {_bench_number(m['ratio'])} | {m['baseline_name']} | {m.get('note', '')} |"
-        )
-    return "\n".join(lines) + "\n"
+    return {f"bench_{name}.md": GENERATED_NOTE + suite_section(name, entry)
+            for name, entry in load_records(data_path).items()}
