@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from lstheory.docgen import figures, pages
+from lstheory.docgen import tensor_parallel
 
 
 def _text(page: Callable[[], str]) -> Callable[[Path], bytes]:
@@ -26,6 +27,8 @@ def generate_all(docs_root: Path) -> dict[str, bytes]:
         "accuracy.md": pages.accuracy_page().encode(),
     }
     for name, content in pages.tables().items():
+        files[f"generated/{name}"] = content.encode()
+    for name, content in tensor_parallel.generated_pages().items():
         files[f"generated/{name}"] = content.encode()
     for name, draw in figures.FIGURES.items():
         files[f"figures/{name}"] = draw()

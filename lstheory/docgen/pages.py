@@ -102,6 +102,9 @@ API_SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("PyTorch", "lstheory.torch", ("label_smoothed_cross_entropy", "smoothing_coefficients", "optimal_logits",
                                    "logit_gap", "solve_optimal_logits", "OptimalLogitsSolution")),
     ("Testing your loss", "lstheory.testing", ("infer_smoothing", "assert_loss_matches_theory")),
+    ("Tensor parallelism", "lstheory.torch", ("vocab_parallel_label_smoothed_cross_entropy", "vocab_shard_bounds")),
+    ("Checking tensor-parallel losses", "lstheory.testing", ("assert_vocab_parallel_loss_matches_theory",
+                                                             "VocabParallelReport")),
     ("Hypothesis strategies", "lstheory.strategies", ()),
     ("Training experiment", "lstheory.experiment", ("run_experiment", "ExperimentResult")),
 )
