@@ -4,16 +4,19 @@ Everything here is computed, not typed in: the worked example evaluates the
 shard-size formula (:func:`lstheory.testing.vocab_parallel.shard_size_smoothing_losses`,
 which the claim ``tensor_parallel.megatron_label_smoothing`` checks against a
 gloo transcription of Megatron-LM's loss) and lstheory's dense loss on seeded
-logits, in float64, rounded to four decimals.
+logits, in float64, rounded to four decimals.  Both pages are computed once per process
+(``lstheory docs --check`` and the docs tests ask for them several times).
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 
 from lstheory.docgen.pages import GENERATED_NOTE
 
-WORKED_EXAMPLE = {"num_classes": 50257, "num_rows": 128, "eps": 0.1, "seed": 0, "world_sizes": (1, 2, 4, 8)}
+WORKED_EXAMPLE = {"num_classes": 50257, "num_rows": 64, "eps": 0.1, "seed": 0, "world_sizes": (1, 2, 4, 8)}
 """GPT-2's vocabulary, logits falling with the token id like a frequency-ordered vocabulary."""
 
 
@@ -25,6 +28,7 @@ def _float32_underflow_gap() -> int:
     return int(gaps[torch.exp(-gaps) == 0][0])
 
 
+@lru_cache(maxsize=None)
 def megatron_error_table() -> str:
     """Markdown: each rank's loss under Megatron-LM's smoothing against lstheory's, per world size."""
     import torch
@@ -58,6 +62,7 @@ def megatron_error_table() -> str:
     return "\n".join(lines)
 
 
+@lru_cache(maxsize=None)
 def derivations_section() -> str:
     """The two derivations of :mod:`lstheory.symbolic.tensor_parallel`, as Markdown with LaTeX."""
     from lstheory.symbolic.tensor_parallel import megatron_shard_smoothing, vocab_parallel_decomposition

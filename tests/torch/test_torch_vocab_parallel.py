@@ -120,8 +120,6 @@ def test_value_and_gathered_gradient_equal_the_dense_loss_at_world_sizes_1_to_4(
     _, options = VARIANTS[name]
     worst_value, worst_gradient = 0.0, 0.0
     for i, probe in enumerate(PROBES):
-        if probe.ignore_index is not None and name.startswith("sequences"):
-            continue
         expected_value, expected_gradient = dense(probe, options)
         for world_size, per_probe in runs[name].items():
             values = [run[0] for run in per_probe[i]]
@@ -250,3 +248,20 @@ def test_bad_input_names_the_argument(arguments, error, words):
     with pytest.raises(error, match=None) as raised:
         vocab_parallel_label_smoothed_cross_entropy(call.pop("local_logits"), call.pop("target"), call.pop("eps"), **call)
     assert words in str(raised.value)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_cuda_in_one_process_equals_the_dense_loss_there(dtype):
+    """One process on a CUDA device (no collectives): the dense loss on the same device and dtype."""
+    probe = PROBES[1]  # with padded rows
+    z = torch.from_numpy(probe.logits).to("cuda", dtype).requires_grad_(True)
+    y, weight = torch.from_numpy(probe.target).cuda(), WEIGHT.to("cuda", dtype)
+    ours = vocab_parallel_label_smoothed_cross_entropy(z, y, EPS, vocab_start=0, num_classes=K, class_weight=weight)
+    theirs = label_smoothed_cross_entropy(z, y, EPS, weight=weight)
+    (our_grad,), (their_grad,) = torch.autograd.grad(ours, z), torch.autograd.grad(theirs, z)
+    tolerance = {torch.float64: 1e-12, torch.float32: 1e-6, torch.bfloat16: 2**-7}[dtype]
+    assert ours.device.type == "cuda" and our_grad.dtype == dtype
+    assert relative_value_error([ours.double().item()], theirs.double().item()) <= tolerance
+    assert relative_gradient_error(our_grad.double().cpu().numpy(), their_grad.double().cpu().numpy()) <= 4 * tolerance
