@@ -31,7 +31,7 @@ LUKASIK = "Lukasik et al. 2020, 'Does Label Smoothing Mitigate Label Noise?', IC
 YUAN = "Yuan et al. 2020, 'Revisiting Knowledge Distillation via Label Smoothing Regularization', CVPR, arXiv 1909.11723"
 MULLER = "Müller, Kornblith, Hinton 2019, 'When Does Label Smoothing Help?', NeurIPS, arXiv 1906.02629"
 BINARY = "Keras BinaryCrossentropy(label_smoothing); Yamasaki and Tanaka 2023, arXiv 2305.08501"
-WEIGHTS = "PyTorch cross_entropy(weight=w, label_smoothing=eps), issue #104776; conventions.md"
+WEIGHTS = "PyTorch cross_entropy(weight=w, label_smoothing=eps), issue #104776; docs/conventions.md"
 
 EPS_GRID = (1e-4, 0.05, 0.1, 0.3, 0.7)
 
