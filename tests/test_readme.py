@@ -42,10 +42,13 @@ def test_every_console_command_runs(tmp_path):
 
 
 def test_the_install_commands_put_the_cpu_torch_first_and_match_ci():
-    first, second = [body for language, body in BLOCKS if language == "bash"][0].strip().splitlines()
-    assert "pip install torch" in first and "--index-url https://download.pytorch.org/whl/cpu" in first
-    assert second.startswith('pip install -e ".[dev]"')
+    install, test = [body for language, body in BLOCKS if language == "bash"][0].strip().splitlines()
+    steps = install.split(" && ")
+    torch_step = next(i for i, step in enumerate(steps) if step.startswith("pip install torch"))
+    assert "--index-url https://download.pytorch.org/whl/cpu" in steps[torch_step]
+    assert steps.index('pip install -e ".[dev]"') > torch_step and steps[-1] == "lstheory verify"
+    assert test == "python -m pytest"
     ci = (ROOT / ".ci" / "run").read_text()
     assert ci.index("pip install --quiet torch==2.13.0") < ci.index('pip install --quiet -e ".[dev]"')
-    for command in second.split(" && ")[1:]:  # CI runs the README's commands as written
+    for command in ("lstheory verify", test):  # CI runs the README's commands as written
         assert f"\n{command}\n" in ci or f"\n{command} --quiet\n" in ci, command
