@@ -35,9 +35,12 @@ def test_the_steps_fail_when_their_statement_is_wrong():
     assert not _broken(steps[0], lhs=varying, rhs=sympy.Sum(_W[_C, _J] * _H[_J], (_C, 1, K), (_J, 1, H))).check()
     # the logit gradient without the smoothing term; the classifier gradient without its rank-one part
     assert not _broken(steps[4], rhs=steps[4].rhs + b * sympy.Matrix(steps[4].rhs.shape[0], 1, lambda *_: 1)).check()
-    classifier_sum = steps[6].rhs
+    assert not _broken(steps[5], rhs=steps[5].rhs.applyfunc(lambda entry: entry.subs(b, 0))).check()  # not rank one
+    classifier_sum = steps[8].rhs
     rank_one = -b * sympy.ones(*classifier_sum.shape)  # any change of the rank-one part must be caught
-    assert not _broken(steps[6], rhs=classifier_sum + rank_one).check()
+    assert not _broken(steps[8], rhs=classifier_sum + rank_one).check()
+    for index in (9, 10):  # the feature and bias gradients without their smoothing part
+        assert not _broken(steps[index], rhs=steps[index].rhs + b * sympy.ones(*steps[index].rhs.shape)).check()
 
 
 def test_merge_finite_sums_rewrites_only_what_it_may():

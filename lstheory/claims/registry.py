@@ -24,6 +24,7 @@ CLAIM_MODULES: tuple[str, ...] = (
     "lstheory.claims.optimum",
     "lstheory.claims.conventions",
     "lstheory.claims.literature",
+    "lstheory.claims.tensor_parallel",
     "lstheory.claims.linear_head",
 )
 

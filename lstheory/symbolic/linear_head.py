@@ -32,7 +32,7 @@ from functools import lru_cache
 
 import sympy
 
-from lstheory.symbolic.derivation import Derivation, Step
+from lstheory.symbolic.derivation import Derivation, Notation, Step
 
 __all__ = ["linear_head_smoothing"]
 
@@ -87,28 +87,42 @@ def _class_sum_symbolic_size() -> Step:
 
 
 class _Head:
-    """Explicit symbolic entries of a linear head over ``N`` rows: ``W (K, H)``, ``h (N, H)``, ``beta``,
-    ``omega`` (positive), upstream gradients ``g``, labels ``y_n = n mod K``, and the logits as symbols
-    ``z_nc`` with their values ``W_c . h_n + beta_c`` (substituted by :meth:`substitute`)."""
+    """Explicit symbolic entries of a linear head over ``N`` rows, numbered from 1: ``W (K, H)``, ``h (N, H)``,
+    ``beta``, ``omega`` (positive), upstream gradients ``g``, labels ``y_n = ((n - 1) mod K) + 1``, and the
+    logits as symbols ``z_nc`` with their values ``W_c . h_n + beta_c`` (substituted by :meth:`substitute`)."""
 
     def __init__(self, num_classes: int, hidden_size: int, num_rows: int):
         self.k, self.n = num_classes, num_rows
-        self.W = sympy.Matrix(num_classes, hidden_size, lambda c, j: sympy.Symbol(f"W_{c}{j}", real=True))
-        self.h = sympy.Matrix(num_rows, hidden_size, lambda n, j: sympy.Symbol(f"h_{n}{j}", real=True))
-        self.beta = sympy.Matrix(num_classes, 1, lambda c, _: sympy.Symbol(f"beta_{c}", real=True))
-        self.omega = sympy.Matrix(num_classes, 1, lambda c, _: sympy.Symbol(f"omega_{c}", positive=True))
-        self.g = [sympy.Symbol(f"g_{n}", real=True) for n in range(num_rows)]
-        self.labels = [n % num_classes for n in range(num_rows)]
-        self.z = sympy.Matrix(num_rows, num_classes, lambda n, c: sympy.Symbol(f"z_{n}{c}", real=True))
+
+        def entries(name, rows, cols, **assumptions):
+            return sympy.Matrix(rows, cols, lambda i, j: sympy.Symbol(f"{name}_{i + 1}{j + 1}", **assumptions))
+
+        def vector(name, size, **assumptions):
+            return sympy.Matrix([sympy.Symbol(f"{name}_{i + 1}", **assumptions) for i in range(size)])
+
+        self.W, self.h = entries("W", num_classes, hidden_size, real=True), entries("h", num_rows, hidden_size, real=True)
+        self.beta, self.omega = vector("beta", num_classes, real=True), vector("omega", num_classes, positive=True)
+        self.g = list(vector("g", num_rows, real=True))
+        self.labels = [n % num_classes for n in range(num_rows)]  # 0-based positions of y_n
+        self.z = entries("z", num_rows, num_classes, real=True)
         values = self.h * self.W.T + sympy.ones(num_rows, 1) * self.beta.T
         self.values = {self.z[n, c]: values[n, c] for n in range(num_rows) for c in range(num_classes)}
+        self.exp_sums = [sum(sympy.exp(z) for z in self.z[n, :]) for n in range(num_rows)]
+        self.weight_total = sum(self.omega)  # Omega
+        self.class_sum_classifier = self.W.T * self.omega  # V = sum_c omega_c W_c, (H, 1)
+        self.class_sum_bias = (self.omega.T * self.beta)[0]  # u = sum_c omega_c beta_c
+        self.upstream_features = sum((self.g[n] * self.h[n, :] for n in range(num_rows)),
+                                     sympy.zeros(1, hidden_size))  # G = sum_n g_n h_n, (1, H)
 
     def substitute(self, expression: sympy.Basic) -> sympy.Basic:
         """The logits' values substituted, then derivatives evaluated (valid: ``z`` is defined as ``W h + beta``)."""
         return expression.xreplace(self.values).doit()
 
     def lse(self, n: int) -> sympy.Expr:
-        return sympy.log(sum(sympy.exp(z) for z in self.z[n, :]))
+        return sympy.log(self.exp_sums[n])
+
+    def softmax(self, n: int) -> sympy.Matrix:
+        return self.z[n, :].T.applyfunc(sympy.exp) / self.exp_sums[n]
 
     def loss(self, n: int) -> sympy.Expr:
         """``a omega_y (lse - z_y) + b sum_c omega_c (lse - z_c)``: the per-row loss as implemented."""
@@ -122,26 +136,87 @@ class _Head:
         return -sum(self.omega[c] * (A * int(c == y) + B) * (self.z[n, c] - lse) for c in range(self.k))
 
     def total_mass(self, n: int) -> sympy.Expr:
-        return A * self.omega[self.labels[n]] + B * sum(self.omega)
-
-    def class_sums(self) -> tuple[sympy.Matrix, sympy.Expr]:
-        """``sum_c omega_c W_c`` (a column of ``H``) and ``sum_c omega_c beta_c``."""
-        return self.W.T * self.omega, (self.omega.T * self.beta)[0]
-
-    def upstream_features(self) -> sympy.Matrix:
-        """``sum_n g_n h_n`` (a row of ``H``)."""
-        return sum((self.g[n] * self.h[n, :] for n in range(self.n)), sympy.zeros(1, self.h.shape[1]))
+        return A * self.omega[self.labels[n]] + B * self.weight_total
 
     def dense_logit_gradient(self, n: int) -> sympy.Matrix:
         """``T q - a omega_y e_y`` (a column): dloss/dz without the smoothing term's ``- b omega``."""
-        exps = self.z[n, :].T.applyfunc(sympy.exp)
         one_hot = sympy.Matrix(self.k, 1, lambda c, _: int(c == self.labels[n]))
-        return self.total_mass(n) * exps / sum(exps) - A * self.omega[self.labels[n]] * one_hot
+        return self.total_mass(n) * self.softmax(n) - A * self.omega[self.labels[n]] * one_hot
+
+    def notation(self) -> tuple[Notation, ...]:
+        """Display rules: lse_n, q_nc, S_n, T_n, Omega, V_j, u, G_j (longest expressions first)."""
+        rows, classes = range(self.n), range(self.k)
+        rules = [Notation(self.total_mass(n), sympy.Symbol(f"T_{n + 1}"), "T_n = a omega_(y_n) + b Omega")
+                 for n in rows]
+        rules += [Notation(self.lse(n), sympy.Symbol(f"lse_{n + 1}"), "lse_n = log S_n") for n in rows]
+        rules += [Notation(sympy.exp(self.z[n, c]) / self.exp_sums[n], sympy.Symbol(f"q_{n + 1}{c + 1}"),
+                           "q_nc = softmax(z_n)_c = exp(z_nc)/S_n") for n in rows for c in classes]
+        rules += [Notation(self.exp_sums[n], sympy.Symbol(f"S_{n + 1}", positive=True), "S_n = sum_c exp(z_nc)")
+                  for n in rows]
+        rules.append(Notation(self.weight_total, sympy.Symbol("Omega", positive=True), "Omega = sum_c omega_c"))
+        rules += [Notation(v, sympy.Symbol(f"V_{j + 1}"), "V_j = sum_c omega_c W_cj (the classifier's class sum)")
+                  for j, v in enumerate(self.class_sum_classifier)]
+        rules.append(Notation(self.class_sum_bias, sympy.Symbol("u"), "u = sum_c omega_c beta_c"))
+        rules += [Notation(v, sympy.Symbol(f"G_{j + 1}"), "G_j = sum_n g_n h_nj")
+                  for j, v in enumerate(self.upstream_features)]
+        return tuple(rules)
 
 
 def _derivatives(expression: sympy.Expr, matrix: sympy.Matrix) -> sympy.Matrix:
     """Unevaluated ``d expression / d entry`` for each entry (evaluated by :meth:`_Head.substitute`)."""
     return matrix.applyfunc(lambda entry: sympy.Derivative(expression, entry))
+
+
+def _loss_steps(head: _Head, size: str) -> tuple[Step, ...]:
+    """The per-row loss, its class-sum form and its gradient in the logits (row 1)."""
+    y, z = head.labels[0], head.z[0, :].T
+    class_sum = (head.h[0, :] * head.class_sum_classifier)[0] + head.class_sum_bias
+    one_hot = sympy.Matrix(head.k, 1, lambda c, _: int(c == y))
+    return (
+        Step(f"The same with explicit entries ({size}; z_1c = W_c . h_1 + beta_c substituted)",
+             (head.omega.T * z)[0], class_sum, prepare=head.substitute),
+        Step(f"The per-row loss a omega_y (lse - z_y) + b sum_c omega_c (lse - z_c), as implemented, is the "
+             f"cross-entropy -sum_c t_c log softmax(z)_c against t_c = omega_c (a [c = y] + b) (K = {head.k}, y = 1)",
+             head.loss(0), head.cross_entropy(0), name="loss_1"),
+        Step("... and it equals T lse - a omega_y z_y - b (h . V + u): the smoothing term needs only the class sums "
+             "V = sum_c omega_c W_c and u (z substituted)", head.loss(0),
+             head.total_mass(0) * head.lse(0) - A * head.omega[y] * head.z[0, y] - B * class_sum,
+             prepare=head.substitute, name="loss_1"),
+        Step(f"Its gradient in the logits is T q_c - a omega_y [c = y] - b omega_c (K = {head.k})",
+             z.applyfunc(lambda zc: sympy.diff(head.loss(0), zc)),
+             head.dense_logit_gradient(0) - B * head.omega, name="dloss_1/dz_1"),
+    )
+
+
+def _gradient_steps(head: _Head) -> tuple[Step, ...]:
+    """The smoothing term's rank-one gradients, then every gradient of ``sum_n g_n loss_n``."""
+    smoothing = sum(head.g[n] * B * (head.z[n, :] * head.omega)[0] for n in range(head.n))
+    total = sum(head.g[n] * head.loss(n) for n in range(head.n))
+    dense = [head.g[n] * head.dense_logit_gradient(n) for n in range(head.n)]  # g_n (T_n q_n - a omega_y e_y)
+    rows = f"N = {head.n} rows with upstream gradients g_n"
+    return (
+        Step(f"Over {rows}, the smoothing term b sum_n g_n sum_c omega_c z_nc has the classifier gradient "
+             "b omega G^T, G = sum_n g_n h_n: an outer product, rank one (z substituted, then differentiated)",
+             _derivatives(smoothing, head.W), B * head.omega * head.upstream_features, prepare=head.substitute,
+             name="d(smoothing)/dW"),
+        Step("... the feature gradient b g_n V for row n: the same vector V = sum_c omega_c W_c for every row",
+             _derivatives(smoothing, head.h), B * sympy.Matrix(head.g) * head.class_sum_classifier.T,
+             prepare=head.substitute, name="d(smoothing)/dh"),
+        Step("... and the bias gradient b omega sum_n g_n", _derivatives(smoothing, head.beta),
+             B * sum(head.g) * head.omega, prepare=head.substitute, name="d(smoothing)/dbeta"),
+        Step("The classifier gradient of L = sum_n g_n loss_n is sum_n g_n (T_n q_n - a omega_(y_n) e_(y_n)) h_n^T "
+             "minus that rank-one part: what the fused loss accumulates chunk by chunk",
+             _derivatives(total, head.W),
+             sum((d * head.h[n, :] for n, d in enumerate(dense)), sympy.zeros(*head.W.shape))
+             - B * head.omega * head.upstream_features, prepare=head.substitute, name="dL/dW"),
+        Step("Its feature gradient is g_n (T_n q_n - a omega_(y_n) e_(y_n))^T W - b g_n V for row n",
+             _derivatives(total, head.h),
+             sympy.Matrix.vstack(*(d.T * head.W for d in dense))
+             - B * sympy.Matrix(head.g) * head.class_sum_classifier.T, prepare=head.substitute, name="dL/dh"),
+        Step("Its bias gradient is sum_n g_n (T_n q_n - a omega_(y_n) e_(y_n)) - b omega sum_n g_n",
+             _derivatives(total, head.beta), sum(dense, sympy.zeros(head.k, 1)) - B * sum(head.g) * head.omega,
+             prepare=head.substitute, name="dL/dbeta"),
+    )
 
 
 @lru_cache(maxsize=None)
@@ -151,58 +226,26 @@ def linear_head_smoothing(num_classes: int = 3, hidden_size: int = 2, num_rows: 
     Parameters
     ----------
     num_classes, hidden_size, num_rows : int
-        The explicit sizes of steps 2 to 7 (``K >= 2``; each at least 1).
+        The explicit sizes of steps 2 to 11 (``K >= 2``; each at least 1).
 
     Returns
     -------
     Derivation
-        Seven steps, each proven exactly (:meth:`Derivation.proven`).
+        Eleven steps, each proven exactly (:meth:`Derivation.proven`).
 
     Examples
     --------
     >>> derivation = linear_head_smoothing()
     >>> len(derivation.steps), derivation.steps[0].check()
-    (7, True)
+    (11, True)
     """
     head = _Head(num_classes, hidden_size, num_rows)
-    class_sum_classifier, class_sum_bias = head.class_sums()
-    y0, z0 = head.labels[0], head.z[0, :].T
     size = f"K = {num_classes}, H = {hidden_size}"
-    smoothing = sum(head.g[n] * B * (head.z[n, :] * head.omega)[0] for n in range(num_rows))  # sum_n g_n b sum_c w_c z_nc
-    total = sum(head.g[n] * head.loss(n) for n in range(num_rows))
-    one_hot = sympy.Matrix(num_classes, 1, lambda c, _: int(c == y0))
-    gradients = (head.W, head.h, head.beta)
-    steps = (
-        _class_sum_symbolic_size(),
-        Step(f"The same with explicit entries ({size}): sum_c omega_c z_c = h . sum_c omega_c W_c + sum_c omega_c "
-             "beta_c (z_c = W_c . h + beta_c substituted)", (head.omega.T * z0)[0],
-             (head.h[0, :] * class_sum_classifier)[0] + class_sum_bias, prepare=head.substitute),
-        Step(f"The per-row loss a omega_y (lse - z_y) + b sum_c omega_c (lse - z_c) is the cross-entropy "
-             f"-sum_c t_c log softmax(z)_c against t_c = omega_c (a [c = y] + b) (K = {num_classes})",
-             head.loss(0), head.cross_entropy(0)),
-        Step("... and equals T lse - a omega_y z_y - b (h . sum_c omega_c W_c + sum_c omega_c beta_c), "
-             "T = a omega_y + b sum_c omega_c: the smoothing term needs only the class sums (z substituted)",
-             head.loss(0), head.total_mass(0) * head.lse(0) - A * head.omega[y0] * head.z[0, y0]
-             - B * ((head.h[0, :] * class_sum_classifier)[0] + class_sum_bias), prepare=head.substitute),
-        Step(f"Its gradient in the logits is dloss/dz_c = T q_c - a omega_y [c = y] - b omega_c (K = {num_classes})",
-             z0.applyfunc(lambda z: sympy.diff(head.loss(0), z)), head.dense_logit_gradient(0) - B * head.omega),
-        Step(f"Over N = {num_rows} rows with upstream gradients g_n, the smoothing term's gradient in the classifier "
-             "is the outer product b omega (sum_n g_n h_n)^T (rank one); in h_n it is b g_n sum_c omega_c W_c, in "
-             "the bias b omega sum_n g_n (z substituted, then differentiated)",
-             sympy.Matrix.vstack(*(_derivatives(smoothing, m).reshape(len(m), 1) for m in gradients)),
-             sympy.Matrix.vstack((B * head.omega * head.upstream_features()).reshape(len(head.W), 1),
-                                 *(B * head.g[n] * class_sum_classifier for n in range(num_rows)),
-                                 B * sum(head.g) * head.omega), prepare=head.substitute),
-        Step(f"The classifier gradient of sum_n g_n loss_n is sum_n g_n (T_n q_n - a omega_(y_n) e_(y_n)) h_n^T minus "
-             f"that rank-one part ({size}, N = {num_rows}; z substituted, then differentiated): what the fused loss "
-             "accumulates chunk by chunk",
-             _derivatives(total, head.W),
-             sum((head.g[n] * head.dense_logit_gradient(n) * head.h[n, :] for n in range(num_rows)),
-                 sympy.zeros(num_classes, hidden_size)) - B * head.omega * head.upstream_features(),
-             prepare=head.substitute),
-    )
+    steps = (_class_sum_symbolic_size(), *_loss_steps(head, size), *_gradient_steps(head))
     return Derivation(
         title="The smoothing term of a linear head: class sums and a rank-one gradient",
         steps=steps,
-        summary="Why a fused linear + label-smoothed loss needs no (N, K) tensor for its smoothing term.",
+        summary=f"Why a fused linear + label-smoothed loss needs no (N, K) tensor for its smoothing term. Steps 2 "
+        f"to 11 use explicit entries: {size}, N = {num_rows} rows, row n labelled y_n = n (mod K).",
+        notation=head.notation(),
     )
