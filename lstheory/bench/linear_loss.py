@@ -102,7 +102,8 @@ def measure_linear_loss(shape, *, methods=METHODS, repeats=5, memory_repeats=2, 
                         dtype=torch.float32, seed=0) -> dict:
     """Times (s) and peak extra memory (bytes) of each method at one ``(N, H, K)``, in this process.
 
-    Returns ``{"times": {method: [s, ...]}, "peaks": {method: [bytes, ...]}, "chunk_size": rows}``.
+    Returns ``{"times": {method: [s, ...]}, "peaks": {method: [bytes, ...]}, "chunk_size": rows}`` (the rows
+    of a chunk: at most ``N``).
     For deterministic memory run it in a process started with :data:`DETERMINISTIC_MALLOC`
     (:func:`bench_linear_loss` does).
     """
@@ -113,7 +114,7 @@ def measure_linear_loss(shape, *, methods=METHODS, repeats=5, memory_repeats=2, 
     times = interleaved_times(functions, repeats, device)
     peaks = {name: [median_peak_extra_bytes({name: f}, 1, device)[name] for _ in range(memory_repeats)]
              for name, f in functions.items()}
-    return {"times": times, "peaks": peaks, "chunk_size": chunk_size}
+    return {"times": times, "peaks": peaks, "chunk_size": min(chunk_size, shape[0])}
 
 
 def _measure_in_subprocess(shape, *, methods, repeats, memory_repeats, chunk_size) -> dict:
