@@ -11,6 +11,7 @@ from lstheory.closed_form import (
     smoothed_target,
 )
 from lstheory._validation import CONVENTIONS
+from lstheory.neural_collapse import NeuralCollapseOptimum, neural_collapse_optimum
 
 __version__ = "0.1.0"
 __all__ = [
@@ -25,3 +26,4 @@ __all__ = [
     "optimal_logits_for_target",
     "smoothed_target",
 ]
+__all__ += ["NeuralCollapseOptimum", "neural_collapse_optimum"]

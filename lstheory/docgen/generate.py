@@ -34,6 +34,10 @@ def generate_all(docs_root: Path) -> dict[str, bytes]:
     benchmark_figure = figures.benchmarks(docs_root / "data" / "benchmarks.json")
     if benchmark_figure is not None:
         files["figures/benchmarks.svg"] = benchmark_figure
+    trained_record = docs_root / "data" / "trained_claims.json"
+    files["generated/trained_claims.md"] = pages.trained_claims_section(trained_record).encode()
+    for name, content in figures.trained_figures(trained_record).items():
+        files[f"figures/{name}"] = content
     return files
 
 
