@@ -11,7 +11,8 @@ from lstheory.claims.registry import CheckContext, CheckResult, Claim
 from lstheory.closed_form import logit_gap
 from lstheory.symbolic.label_relaxation import label_relaxation_minimisers
 
-SOURCE = "Lienen and Hüllermeier 2021, 'From Label Smoothing to Label Relaxation', AAAI (the label relaxation loss)"
+SOURCE = ("Lienen and Hüllermeier 2021, 'From Label Smoothing to Label Relaxation', AAAI 35(10), "
+          "doi:10.1609/aaai.v35i10.17041 (the label relaxation loss and its closed form)")
 ALPHAS = (0.05, 0.1, 0.3)
 
 

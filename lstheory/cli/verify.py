@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"with --level trained: write the measured figures to {TRAINED_RECORD} (run from the repository root), "
         "which `lstheory docs` turns into the trained claims' figures and tables",
     )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (it shows only on a terminal anyway)")
     parser.set_defaults(handler=run)
 
 
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         claims = tuple(c for c in claims if any(c.id.startswith(prefix) for prefix in args.claim))
         if not claims:
             raise UsageError(f"no claim id starts with {args.claim}; ids: {[c.id for c in all_claims()]}")
-    report = run_verification(claims, levels=levels, device=args.device)
+    report = run_verification(claims, levels=levels, device=args.device, progress=False if args.quiet else None)
     print(report.to_json() if args.json else report.table())
     if args.record:
         from lstheory.trained.records import write_records

@@ -62,3 +62,16 @@ __all__ += [
     "population_minimiser",
     "smoothing_gradient_decomposition",
 ]
+
+SECOND_WAVE_DERIVATIONS = (
+    neural_collapse_reduction,
+    hessian_spectrum,
+    population_minimiser,
+    logit_distance_decomposition,
+    label_relaxation_minimisers,
+    mixup_commutes,
+    masked_smoothing,
+    smoothing_gradient_decomposition,
+    online_smoothing_fixed_point,
+)
+"""The derivations behind the second wave of claims, in the docs' order (functions returning a Derivation)."""
