@@ -49,16 +49,17 @@ def hessian_spectrum() -> Derivation:
     in_range = {EPS: (K - 1) / K / (1 + _T)}  # 0 < eps < (K-1)/K, the range where p_true > p_other
     steps = (
         Step("At the optimum the Hessian is H = diag(p) - p p^T with p the target; it maps the all-ones vector to 0 "
-             "(the target sums to one)", _hessian_times(1, 1, 1, 1), sympy.zeros(4, 1)),
+             "(the target sums to one)", _hessian_times(1, 1, 1, 1), sympy.zeros(4, 1), name="H 1"),
         Step("The difference of two off-label basis vectors, e_j - e_k, has p^T v = 0, so H (e_j - e_k) = "
              "p_other (e_j - e_k); these K - 2 independent differences span {v : v_y = 0, sum v = 0}: eigenvalue p_other "
              "with multiplicity K - 2",
-             _hessian_times(0, 1, -1, 0), P_OTHER * sympy.Matrix([0, 1, -1, 0])),
+             _hessian_times(0, 1, -1, 0), P_OTHER * sympy.Matrix([0, 1, -1, 0]), name="H (e_j - e_k)"),
         Step("The centred label vector e_y - 1/K is an eigenvector with eigenvalue K p_true p_other",
-             _hessian_times(1 - 1 / K, -1 / K, -1 / K, -1 / K), top * sympy.Matrix([1 - 1 / K, -1 / K, -1 / K, -1 / K])),
+             _hessian_times(1 - 1 / K, -1 / K, -1 / K, -1 / K), top * sympy.Matrix([1 - 1 / K, -1 / K, -1 / K, -1 / K]),
+             name="H (e_y - 1/K)"),
         Step("For K = 5 the characteristic polynomial det(lambda I - H) is lambda (lambda - p_other)^3 "
              "(lambda - 5 p_true p_other): these are all the eigenvalues, with their multiplicities",
-             (lam * sympy.eye(k5) - hessian5).det(), characteristic),
+             (lam * sympy.eye(k5) - hessian5).det(), characteristic, name="det(lambda I - H)"),
         Step("On the complement of the all-ones vector the eigenvalues are p_other and K p_true p_other, so the "
              "condition number there is K p_true; the second exceeds the first by p_other (K p_true - 1), positive "
              "while p_true > 1/K", top - P_OTHER, P_OTHER * (K * P_TRUE - 1)),

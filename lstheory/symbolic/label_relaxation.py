@@ -51,11 +51,11 @@ def label_relaxation_minimisers(num_classes: int = 3) -> Derivation:
         Step(f"The projection of q on Q (1 - alpha on the label, alpha q_i/(1 - q_y) elsewhere) is at KL distance "
              f"(1 - alpha) log((1 - alpha)/q_y) + alpha log(alpha/(1 - q_y)) from q: a Bernoulli KL (K = {k}; the "
              "probabilities are positive, so the logarithms expand)",
-             kl, bernoulli_kl(q[0]), prepare=lambda e: sympy.expand_log(e, force=True)),
+             kl, bernoulli_kl(q[0]), prepare=lambda e: sympy.expand_log(e, force=True), name="KL(p_r || q)"),
         Step("At the edge of the set, q_y = 1 - alpha, it is zero: the loss is continuous", bernoulli_kl(1 - ALPHA),
              sympy.S.Zero, prepare=lambda e: sympy.expand_log(e, force=True)),
         Step("Its derivative in q_y is (q_y - (1 - alpha))/(q_y (1 - q_y))", slope,
-             (q_label - (1 - ALPHA)) / (q_label * (1 - q_label))),
+             (q_label - (1 - ALPHA)) / (q_label * (1 - q_label)), name="d/dq_y of the Bernoulli KL"),
         Step("which is negative below the edge (q_y = (1 - alpha)/(1 + t), 0 < alpha < 1): the KL falls to zero as q_y "
              "rises to 1 - alpha, so it is positive on the whole of q_y < 1 - alpha and the loss vanishes exactly on Q",
              slope.subs(q_label, (1 - ALPHA) / (1 + _T)).subs(interior), relation="<0"),

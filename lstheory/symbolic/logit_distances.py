@@ -44,7 +44,8 @@ def logit_distance_decomposition(num_classes: int = 3) -> Derivation:
     expansion = sympy.series(smoothing_term, s, 0, 3).removeO()
     steps = (
         Step(f"The smoothing term H(u, q) = -(1/K) sum_j log q_j equals lse(z) - mean(z) (K = {k})",
-             cross_entropy(uniform, z), lse - sum(z) / k, prepare=lambda e: sympy.expand_log(e, force=True)),
+             cross_entropy(uniform, z), lse - sum(z) / k, prepare=lambda e: sympy.expand_log(e, force=True),
+             name="H(u, q)"),
         Step("Splitting at any m, in particular m = max_j z_j: H(u, q) = (1/K) sum_j (m - z_j) + (lse(z) - m), the mean "
              "distance to the largest logit plus a remainder",
              sum(m - zi for zi in z) / k + (lse - m), lse - sum(z) / k),
@@ -55,7 +56,8 @@ def logit_distance_decomposition(num_classes: int = 3) -> Derivation:
              remainder_sum - 1, relation=">0"),
         Step("Near uniform, z = zbar + s delta with sum delta = 0: the second-order expansion in s of H(u, q) is "
              "log K + s^2 ||delta||^2/(2K)",
-             expansion, sympy.log(k) + s**2 * sum(di**2 for di in delta) / (2 * k)),
+             expansion, sympy.log(k) + s**2 * sum(di**2 for di in delta) / (2 * k),
+             name="H(u, q) to second order in s"),
     )
     return Derivation(f"Label smoothing as logit distances (Liu et al., K = {k})", steps,
                       "H(u, q) = (1/K) sum_j (max z - z_j) + (lse(z) - max z), 0 <= lse - max <= log K; "

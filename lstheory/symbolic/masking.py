@@ -47,8 +47,9 @@ def masked_smoothing() -> Derivation:
     prior_smoothed = (1 - EPS) * sympy.Matrix([1, 0, 0, 0, 0]) + EPS * prior
     uniform_on_allowed = sympy.Matrix([target("uniform", EPS, 3)[0]] + [target("uniform", EPS, 3)[1]] * 2 + [0, 0])
     steps = (
-        Step("With zero target mass on class 3 (K = 3), the loss's slope in z_3 is softmax(z)_3", sympy.diff(loss, z[2]),
-             softmax(z)[2]),
+        Step("With zero target mass on class 3 (K = 3; the target is p, 1 - p, 0), the loss's slope in z_3 is "
+             "softmax(z)_3", sympy.diff(loss, z[2]),
+             softmax(z)[2], name="dL/dz_3"),
         Step("which is positive for every finite logit vector: the loss strictly increases in z_3, so no finite "
              "logits minimise it", softmax(z)[2], relation=">0"),
         Step("As z_3 -> -inf the loss tends to the cross-entropy over the allowed classes, its infimum, reached only "

@@ -25,7 +25,7 @@ from lstheory.symbolic.derivation import Derivation, Step
 from lstheory.symbolic.general import cross_entropy, logit_symbols
 from lstheory.symbolic.smoothing import EPS, K, gap_closed_form
 
-LAM = sympy.Symbol("lambda", positive=True)
+LAM = sympy.Symbol("lam", positive=True)
 
 
 def _one_hot(label: int, num_classes: int) -> sympy.Matrix:
@@ -59,13 +59,14 @@ def mixup_commutes(num_classes: int = 4) -> Derivation:
     steps = (
         Step(f"Uniform convention (K = {k}): smoothing each label and then mixing, lam smooth(e_a) + (1 - lam) smooth(e_b), "
              "equals smoothing the mixed label lam e_a + (1 - lam) e_b (the map is affine and the weights sum to 1)",
-             LAM * uniform(e_a) + (1 - LAM) * uniform(e_b), uniform(mixed)),
+             LAM * uniform(e_a) + (1 - LAM) * uniform(e_b), uniform(mixed), name="lam smooth(e_a) + (1 - lam) smooth(e_b)"),
         Step("Off_target: mixing the two smoothed labels gives c (lam e_a + (1 - lam) e_b) + eps/(K-1) with "
              "c = 1 - eps K/(K-1): the same affine map applied to the mixed label",
-             LAM * off_target(0) + (1 - LAM) * off_target(1), c * mixed + EPS / (k - 1) * ones),
+             LAM * off_target(0) + (1 - LAM) * off_target(1), c * mixed + EPS / (k - 1) * ones,
+             name="lam smooth(e_a) + (1 - lam) smooth(e_b)"),
         Step("The optimum under the mixed, smoothed target is its logarithm (the general optimum): the gradient "
              "vanishes there", sympy.Matrix([sympy.diff(cross_entropy(target, z), zi) for zi in z]).subs(at_log_target),
-             sympy.zeros(k, 1)),
+             sympy.zeros(k, 1), name="gradient at z = log(mixed target)"),
         Step("so the gap to any unmixed class o is log(1 + K lam (1 - eps)/eps) (the ratio of target masses, for "
              "symbolic K)", sympy.exp(sympy.log(on_a / other)), 1 + K * LAM * (1 - EPS) / EPS),
         Step("and between the two mixed classes it is log[(lam (1-eps) + eps/K)/((1 - lam)(1 - eps) + eps/K)], zero at "

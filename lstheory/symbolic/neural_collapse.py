@@ -26,7 +26,7 @@ from functools import lru_cache
 
 import sympy
 
-from lstheory.symbolic.derivation import Derivation, Step
+from lstheory.symbolic.derivation import Derivation, Notation, Step
 from lstheory.symbolic.smoothing import K
 
 _M = sympy.Symbol("m", integer=True, nonnegative=True)  # K = m + 2 >= 2
@@ -94,27 +94,33 @@ def neural_collapse_reduction() -> Derivation:
         Step("So the model reduces to F(t) = L(t K/(K-1)) + K s t with s = sqrt(n lambda_W lambda_H) and L the smoothed "
              "cross-entropy at that gap (target a on the label); its slope is dF/dt = (K/(K-1))(q - a) + K s, "
              "q = e^g/(e^g + K - 1) the confidence at gap g = t K/(K-1)",
-             sympy.diff(reduced, t), slope),
+             sympy.diff(reduced, t), slope, name="dF/dt"),
         Step("The slope vanishes where q = a - (K-1) s, at t* = ((K-1)/K) log((K-1) q/(1 - q))",
-             slope.subs(t, optimal_t), sympy.S.Zero),
-        Step("Its second derivative is F''(t) = (K/(K-1))^2 q (1 - q)", sympy.diff(reduced, t, 2), curvature),
+             slope.subs(t, optimal_t), sympy.S.Zero, name="dF/dt at t*"),
+        Step("Its second derivative is F''(t) = (K/(K-1))^2 q (1 - q)", sympy.diff(reduced, t, 2), curvature,
+             name="d2F/dt2"),
         Step("which is positive (write K = m + 2 >= 2): F is strictly convex, so t* is its only minimiser whenever t* > 0",
              curvature.subs(K, _M + 2), relation=">0"),
         Step("At t = 0 (W = H = 0, q = 1/K) the slope is (K/(K-1))((K-1) s - (a - 1/K)): when a - 1/K <= (K-1) s it "
              "is non-negative and, F being convex, the minimiser is W = H = 0; otherwise t* > 0 (the threshold)",
-             slope.subs(t, 0), K / (K - 1) * ((K - 1) * s - (a - 1 / K))),
+             slope.subs(t, 0), K / (K - 1) * ((K - 1) * s - (a - 1 / K)), name="dF/dt at t = 0"),
         Step("The full model (K = 3, d = 2, n samples per class): at the collapsed configuration with "
              "s = sqrt(n lambda_W lambda_H) = (a - q)/(K-1) and w/h = sqrt(n lambda_H/lambda_W), the gradient in W vanishes",
-             gradient_w, sympy.zeros(3, 2)),
-        Step("and so does the gradient in every feature h_i", gradient_h, sympy.zeros(2, 3)),
+             gradient_w, sympy.zeros(3, 2), name="dF/dW"),
+        Step("and so does the gradient in every feature h_i", gradient_h, sympy.zeros(2, 3), name="dF/dH"),
         Step("and the gradient in the bias, at b = 0: each class's true-class mass and other-class mass cancel",
-             gradient_b, sympy.zeros(3, 1)),
+             gradient_b, sympy.zeros(3, 1), name="dF/db"),
+    )
+    notation = (
+        Notation(confidence, sympy.Symbol("q"), "q = e^g/(e^g + K - 1), the confidence at the gap g = t K/(K-1)"),
+        Notation(_M, K - 2, "the proof writes K = m + 2, m >= 0, so that K >= 2 is visible to SymPy"),
     )
     return Derivation(
         "Neural collapse under label smoothing: the unconstrained features model", steps,
         "F(W, H, b) = (1/N) sum_i CE(p_{y_i}, W h_i + b) + (lambda_W/2)||W||^2 + (lambda_H/2)||H||^2 (per-sample mean, "
         "decays halved, bias free): at the collapsed optimum q = a - (K-1) sqrt(n lambda_W lambda_H), "
         "||w||/||h|| = sqrt(n lambda_H/lambda_W), and W = H = 0 once a - 1/K <= (K-1) sqrt(n lambda_W lambda_H).",
+        notation,
     )
 
 

@@ -43,7 +43,7 @@ def online_smoothing_fixed_point(num_classes: int = 3) -> Derivation:
         Step(f"The closed form S^t = e_y + (1 - alpha)^t (S^0 - e_y) starts at S^0 (K = {k}, S^0 any distribution)",
              solution(0), start),
         Step("and satisfies the idealised recursion S^t = alpha e_y + (1 - alpha) S^{t-1} for every epoch t >= 1",
-             solution(EPOCH + 1), ALPHA * e_y + (1 - ALPHA) * solution(EPOCH)),
+             solution(EPOCH + 1), ALPHA * e_y + (1 - ALPHA) * solution(EPOCH), name="S^(t+1)"),
         Step("so the off-target mass 1 - S^t_y is (1 - alpha)^t times the initial one",
              1 - solution(EPOCH)[0], (1 - ALPHA) ** EPOCH * (1 - start[0])),
         Step("which tends to zero for 0 < alpha < 1 (written 1 - alpha = x/(1 + x)): the fixed point is the one-hot target",

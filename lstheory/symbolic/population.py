@@ -56,10 +56,11 @@ def population_minimiser(num_classes: int = 3) -> Derivation:
     steps = (
         Step(f"With y ~ eta (K = {k} shown, uniform convention), the expected smoothed loss is the cross-entropy "
              "against the expected target (1 - eps) eta + eps/K, cross-entropy being linear in its target",
-             expected_loss, cross_entropy(expected_target, z)),
+             expected_loss, cross_entropy(expected_target, z), name="E_y CE(smooth(e_y), z)"),
         Step("so its gradient vanishes at z = log((1 - eps) eta + eps/K): the population minimiser predicts the expected "
              "target (the general optimum)",
-             sympy.Matrix([sympy.diff(expected_loss, zi) for zi in z]).subs(at_log_target), sympy.zeros(k, 1)),
+             sympy.Matrix([sympy.diff(expected_loss, zi) for zi in z]).subs(at_log_target), sympy.zeros(k, 1),
+             name="gradient at z = log((1 - eps) eta + eps/K)"),
         Step("Off_target: class k is the label with probability eta_k (mass 1 - eps) and another class's label otherwise "
              "(mass eps/(K-1)), so its expected target is c eta_k + eps/(K-1) with c = 1 - eps K/(K-1)",
              (1 - EPS) * eta_k + EPS / (K - 1) * (1 - eta_k), c_off * eta_k + b_off),

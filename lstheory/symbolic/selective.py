@@ -41,9 +41,9 @@ def smoothing_gradient_decomposition(num_classes: int = 3) -> Derivation:
     r = normalised_target(k, "q")
     steps = (
         Step(f"The gradient of the smoothed loss (uniform convention, label 1, K = {k}) is (1 - eps)(q - e_y) + eps (q - u)",
-             gradient, (1 - EPS) * (q - e_y) + smoothing_part),
+             gradient, (1 - EPS) * (q - e_y) + smoothing_part, name="dL/dz"),
         Step("With z_2 the largest logit, the smoothing part's derivative along it is eps q_2 (1 - q_2)",
-             sympy.diff(smoothing_part[1], z[1]), EPS * q[1] * (1 - q[1])),
+             sympy.diff(smoothing_part[1], z[1]), EPS * q[1] * (1 - q[1]), name="d/dz_2 [eps (q_2 - 1/K)]"),
         Step("which is positive: its push on the top logit, eps (q_max - 1/K), grows with the confidence",
              EPS * q[1] * (1 - q[1]), relation=">0"),
         Step("and q_max - 1/K is the mean of the differences q_max - q_j (the probabilities sum to one), each "
