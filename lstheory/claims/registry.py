@@ -35,6 +35,7 @@ CLAIM_MODULES: tuple[str, ...] = (
     "lstheory.claims.optimum",
     "lstheory.claims.conventions",
     "lstheory.claims.literature",
+    "lstheory.claims.tensor_parallel",
     "lstheory.claims.neural_collapse",
     "lstheory.claims.curvature",
     "lstheory.claims.population",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lstheory.docgen import accuracy, figures, pages
+from lstheory.docgen import tensor_parallel
 
 
 def generate_all(docs_root: Path) -> dict[str, bytes]:
@@ -29,6 +30,8 @@ def generate_all(docs_root: Path) -> dict[str, bytes]:
         "accuracy.md": accuracy.accuracy_page(accuracy_record).encode(),
     }
     for name, content in pages.tables().items():
+        files[f"generated/{name}"] = content.encode()
+    for name, content in tensor_parallel.generated_pages().items():
         files[f"generated/{name}"] = content.encode()
     for name, draw in figures.FIGURES.items():
         files[f"figures/{name}"] = draw()
