@@ -13,6 +13,7 @@ from lstheory.closed_form import (
     smoothed_target,
 )
 from lstheory._validation import CONVENTIONS
+from lstheory.neural_collapse import NeuralCollapseOptimum, neural_collapse_optimum
 
 __version__ = "0.1.0"
 __all__ = [
@@ -29,3 +30,4 @@ __all__ = [
     "optimum",
     "smoothed_target",
 ]
+__all__ += ["NeuralCollapseOptimum", "neural_collapse_optimum"]

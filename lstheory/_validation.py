@@ -6,6 +6,7 @@ bad call never turns into a silent NaN further down.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -146,3 +147,26 @@ def scalar_or_array(result: np.ndarray, *inputs: np.ndarray) -> np.ndarray | np.
     if all(np.ndim(x) == 0 for x in inputs):
         return result[()]
     return result
+
+
+def as_positive_integer(value: Any, name: str) -> int:
+    """Validate a single integer ``>= 1`` (Python or NumPy, not bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a single integer >= 1; got {_describe(value)}")
+    if int(value) < 1:
+        raise ValueError(f"{name} must be an integer >= 1; got {int(value)}")
+    return int(value)
+
+
+def as_positive_finite(value: Any, name: str) -> float:
+    """Validate a single finite real number ``> 0`` (e.g. a weight decay)."""
+    valid = "a single finite real number > 0"
+    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None or np.ndim(value) != 0:
+        raise TypeError(f"{name} must be {valid}; got {_describe(value)}")
+    array = np.asarray(value)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be {valid}; got {_describe(value)}")
+    number = float(array)
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"{name} must be {valid}; got {number!r}")
+    return number

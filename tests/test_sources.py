@@ -8,7 +8,7 @@ import re
 from lstheory.claims import all_claims
 
 DOCS = pathlib.Path(__file__).parent.parent / "docs"
-FOLLOWABLE = re.compile(r"docs/seed\.md|arXiv \d{4}\.\d{4,5}|Thm\. \d|sec\. \d|issues? #\d+|PyTorch")
+FOLLOWABLE = re.compile(r"docs/seed\.md|arXiv \d{4}\.\d{4,5}|doi:10\.\d{4,}/|Thm\. \d|sec\. \d|issues? #\d+|PyTorch")
 
 
 def test_every_source_is_followable_and_names_no_file_outside_the_docs():

@@ -141,3 +141,67 @@ FIGURES: dict[str, Callable[[], bytes]] = {
     "convention_difference.svg": convention_difference,
     "loss_along_gap.svg": loss_along_gap,
 }
+
+
+def neural_collapse_confidence(records: dict) -> bytes:
+    """Confidence against weight decay: neural_collapse_optimum for both conventions and the trained points."""
+    from lstheory.neural_collapse import neural_collapse_optimum
+
+    recorded = records.get("trained.neural_collapse", {}).get("figures", {})
+    n = int(recorded.get("samples_per_class", 100))
+    with svg_figure() as figure:
+        axes = figure.subplots()
+        decays = _log_grid(1e-4, 10**-1.5, 300)  # the closed form itself uses only correctly rounded operations
+        for convention, style in (("uniform", "-"), ("off_target", "--")):
+            confidence = [neural_collapse_optimum(10, 0.1, samples_per_class=n, classifier_decay=d, feature_decay=d,
+                                                  convention=convention).confidence for d in decays]
+            axes.plot(decays, confidence, style, color=COLOURS[0], label=f"neural_collapse_optimum ({convention})")
+        runs = recorded.get("runs", [])
+        if runs:
+            axes.plot([r["decay"] for r in runs], [r["confidence"] for r in runs], "o", color=COLOURS[1],
+                      label="trained network (uniform, mean over the 1,000 training images)")
+        axes.axhline(0.1, color="black", linewidth=0.8, linestyle=":")
+        axes.set_xscale("log")
+        axes.set_xlabel("weight decay  lambda_W = lambda_H")
+        axes.set_ylabel("confidence on the true class")
+        axes.set_title(f"Neural collapse with label smoothing: K = 10, n = {n}, eps = 0.1")
+        axes.legend(fontsize=8, loc="upper right")
+        return to_svg(figure)
+
+
+def reliability_diagrams(records: dict) -> bytes | None:
+    """Reliability diagrams (15 bins, test images of the 3 seeds pooled): plain, smoothed, temperature-scaled."""
+    recorded = records.get("trained.calibration", {}).get("figures", {})
+    diagrams = recorded.get("reliability")
+    if not diagrams:
+        return None
+    titles = {"plain": "no smoothing", "smoothed": "label smoothing 0.1", "temperature_scaled": "temperature scaling"}
+    with svg_figure(figsize=(9.6, 3.4)) as figure:
+        for axes, (name, title) in zip(figure.subplots(1, 3, sharey=True), titles.items()):
+            diagram = diagrams[name]
+            width = 1.0 / diagram["bins"]
+            lefts = np.arange(diagram["bins"]) * width
+            accuracy = [a if a is not None else 0.0 for a in diagram["accuracy"]]
+            axes.bar(lefts, accuracy, width=width, align="edge", color=COLOURS[0], edgecolor="white", label="accuracy")
+            confidence = [(left, c) for left, c in zip(lefts, diagram["confidence"]) if c is not None]
+            axes.plot([left + width / 2 for left, _ in confidence], [c for _, c in confidence], "o", markersize=3,
+                      color=COLOURS[1], label="mean confidence")
+            axes.plot([0, 1], [0, 1], color="black", linewidth=0.8, linestyle=":")
+            ece = np.mean(recorded["ece"][name])
+            axes.set_title(f"{title}\nECE {ece:.3f}", fontsize=9)
+            axes.set_xlabel("confidence")
+            axes.set_xlim(0, 1)
+            axes.set_ylim(0, 1)
+        figure.axes[0].set_ylabel("accuracy")
+        figure.axes[0].legend(fontsize=7, loc="upper left")
+        return to_svg(figure)
+
+
+def trained_figures(data_path: Path) -> dict[str, bytes]:
+    """The figures drawn from the trained level's recorded measurements (``docs/data/trained_claims.json``)."""
+    from lstheory.trained.records import load_records
+
+    records = load_records(data_path).get("claims", {})
+    drawn = {"neural_collapse_confidence.svg": neural_collapse_confidence(records),
+             "reliability_diagrams.svg": reliability_diagrams(records)}
+    return {name: content for name, content in drawn.items() if content is not None}

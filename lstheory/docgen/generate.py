@@ -43,6 +43,10 @@ def generate_all(docs_root: Path) -> dict[str, bytes]:
         "training_gap.svg": figures.training_gap(data / "experiment.json"),
     }
     files.update({f"figures/{name}": svg for name, svg in measured_figures.items() if svg is not None})
+    trained_record = data / "trained_claims.json"
+    files["generated/trained_claims.md"] = pages.trained_claims_section(trained_record).encode()
+    for name, content in figures.trained_figures(trained_record).items():
+        files[f"figures/{name}"] = content
     return files
 
 

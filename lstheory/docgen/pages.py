@@ -28,6 +28,7 @@ def _derivation_makers() -> list:
         lambda: symbolic.seed_loss_rewrite(3),
         symbolic.seed_optimal_logits,
         *_literature_derivations(),
+        *symbolic.SECOND_WAVE_DERIVATIONS,
         symbolic.linear_head_smoothing,
     ]
 
@@ -62,17 +63,18 @@ def _linked(source: str) -> str:
 
 def claims_page() -> str:
     """The claims registry as a table, then each claim in full (corrections included)."""
-    from lstheory.claims import LEVELS, all_claims
+    from lstheory.claims import LEVELS, STATUS_MEANINGS, all_claims
 
     claims = all_claims()
+    meanings = ", ".join(f"**{status}** ({meaning})" for status, meaning in STATUS_MEANINGS.items())
     lines = [
         GENERATED_NOTE,
         "# Claims",
         "",
         "Every claim lstheory checks, from the registry (`lstheory.claims`), the single source of truth. "
-        "*Status* is about the source's own statement: **verified** (it holds), **corrected** (the source "
-        "printed it wrongly; the corrected statement is what is checked), **refuted** (it fails). "
-        "`lstheory verify` runs every check listed under *levels*.",
+        f"*Status* is about the source's own statement: {meanings}. "
+        "`lstheory verify` runs every check listed under *levels* except `trained`; "
+        "`lstheory verify --level trained` runs those (see [the trained level](#the-trained-level)).",
         "",
         "| claim | source | status | levels checked |",
         "|---|---|---|---|",
@@ -95,6 +97,17 @@ def claims_page() -> str:
         "`lstheory experiment --json` prints the numbers.",
         "",
         "![Trained gap against the theoretical gap](figures/training_gap.svg)",
+        "",
+        '--8<-- "generated/trained_claims.md"',
+        "",
+        "Confidence against weight decay: `lstheory.neural_collapse_optimum` (lines) and the network of "
+        "`trained.neural_collapse` (dots):",
+        "",
+        "![Confidence against weight decay](figures/neural_collapse_confidence.svg)",
+        "",
+        "Reliability diagrams of `trained.calibration` (test images of the three seeds pooled):",
+        "",
+        "![Reliability diagrams](figures/reliability_diagrams.svg)",
         "",
     ]
     for claim in claims:
@@ -120,10 +133,50 @@ TABLE_EPS = (0.01, 0.05, 0.1, 0.2)
 
 def tables() -> dict[str, str]:
     """The Markdown tables included by the conventions page (file name -> content)."""
-    return {
+    generated = {
         name: format_table(compute_table(quantity, TABLE_CLASSES, TABLE_EPS, convention), "markdown")
         for name, quantity, convention in TABLE_SPECS
     }
+    generated["loss_floor.md"] = loss_floor_table()
+    return generated
+
+
+def loss_floor_table() -> str:
+    """min_loss at eps = 0.1 for language-model vocabularies, both conventions: nats, bits, perplexity."""
+    from lstheory.claims.loss_floor import FLOOR_EPS, loss_floor_rows
+
+    lines = ["| vocabulary K | used by | convention | nats | bits | perplexity |", "|---:|---|---|---:|---:|---:|"]
+    for row in loss_floor_rows():
+        lines.append(f"| {row['num_classes']:,} | {row['models']} | {row['convention']} | {row['nats']:.4f} | "
+                     f"{row['bits']:.4f} | {row['perplexity']:.4f} |")
+    return "\n".join(lines) + (f"\n\n*`lstheory.min_loss(K, {FLOOR_EPS}, convention)`, the entropy of the smoothed "
+                               "target: the lowest training loss a model trained with that smoothing can reach "
+                               "(bits = nats / ln 2, perplexity = e^nats); rounded to 4 decimals.*\n")
+
+
+def trained_claims_section(data_path) -> str:
+    """The trained level's recorded measurements (``docs/data/trained_claims.json``) as a Markdown section."""
+    from lstheory.claims import all_claims
+    from lstheory.trained.records import load_records
+
+    records = load_records(data_path).get("claims", {})
+    trained = [c for c in all_claims() if "trained" in c.checks]
+    lines = [GENERATED_NOTE, "## The trained level", "",
+             "`lstheory verify --level trained` trains small networks on scikit-learn's digits (1,797 8x8 images, "
+             "10 classes; `pip install 'lstheory[trained]'`), seeded and single-threaded, and checks each claim below "
+             "against its registered status. The figures here were recorded with `lstheory verify --level trained "
+             "--record` into `docs/data/trained_claims.json`.", "",
+             "| claim | status | measured |", "|---|---|---|"]
+    for claim in trained:
+        record = records.get(claim.id)
+        measured = record["summary"] if record else "not recorded yet"
+        lines.append(f"| [`{claim.id}`](#{claim.id.replace('.', '')}) | {claim.status} | {measured} |")
+    lines.append("")
+    if records:
+        environment = load_records(data_path).get("environment", {})
+        lines += [f"Recorded with Python {environment.get('python')}, torch {environment.get('torch')}, scikit-learn "
+                  f"{environment.get('scikit-learn')} on {environment.get('machine')}.", ""]
+    return "\n".join(lines)
 
 
 def benchmark_tables(data_path) -> dict[str, str]:
