@@ -1,0 +1,128 @@
+r"""Stage "fit": each probed label's model ``L(z, y) = m_y lse(z) - t_y . z + c_y``, twice independently.
+
+With autograd, one call holds ``P`` samples of label ``y`` at random logits
+``z_j``; the gradient rows are ``g_j = m softmax(z_j) - t``, so ``m`` is the
+least-squares slope of ``g`` against ``softmax(z)`` and ``t = m mean(softmax) -
+mean(g)``; the call's value gives ``c``.  Values only, the loss at
+``z0 +- s e_c`` for every class ``c`` gives ``t_c`` up to a multiple of ``m``
+(``t_c = tau_c + m kappa_c``), and a few random logits then give ``m`` and
+``c`` by least squares.  Each label is fitted twice, from independent probes
+(the two *halves*); their difference measures the fit's error.
+
+Nothing here builds a ``(K, K)`` matrix beyond the labels asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lstheory.testing.adapters import LossAdapter, LossCallError
+from lstheory.testing.probes import lse, random_logits, softmax
+
+__all__ = ["LabelFits", "fit_labels", "PROBES_PER_HALF"]
+
+PROBES_PER_HALF = 4
+"""Random logits per label and half (autograd)."""
+_RANDOM_VALUE_PROBES = 6  # values only: random logits fixing m and c, per half
+
+
+@dataclass
+class LabelFits:
+    """The fitted model of some labels: row ``i`` is label ``labels[i]``.
+
+    ``m``, ``t``, ``c`` are the means of the two halves; ``dm``, ``dt``, ``dc``
+    their differences (half 1 minus half 2).  ``failed`` maps a label whose
+    probes raised or returned a non-finite value to the reason.
+    """
+
+    num_classes: int
+    labels: np.ndarray
+    m: np.ndarray
+    t: np.ndarray
+    c: np.ndarray
+    dm: np.ndarray
+    dt: np.ndarray
+    dc: np.ndarray
+    failed: dict[int, str] = field(default_factory=dict)
+    nonfinite: set[int] = field(default_factory=set)
+
+    def index(self, label: int) -> int | None:
+        """Row of ``label``, or ``None`` when it was not fitted."""
+        where = np.flatnonzero(self.labels == label)
+        return int(where[0]) if where.size else None
+
+
+def _fit_half_autograd(adapter: LossAdapter, label: int, rng: np.random.Generator, weight: float):
+    z = random_logits(rng, (PROBES_PER_HALF, adapter.num_classes))
+    result = adapter.evaluate(z, np.full(PROBES_PER_HALF, label), grad=True)
+    g = result.gradient / weight
+    s = softmax(z)
+    ds, dg = s - s.mean(axis=0), g - g.mean(axis=0)
+    m = float(np.sum(ds * dg) / np.sum(ds * ds))
+    t = m * s.mean(axis=0) - g.mean(axis=0)
+    mean_value = result.value / (weight * PROBES_PER_HALF)
+    c = mean_value - float(np.mean(m * lse(z) - z @ t))
+    return m, t, c
+
+
+def _fit_half_values(adapter: LossAdapter, label: int, rng: np.random.Generator):
+    k = adapter.num_classes
+    base = random_logits(rng, (k,))
+    step = 1.0
+    labels = np.array([label])
+    up = np.empty(k)
+    down = np.empty(k)
+    lse_up = np.empty(k)
+    lse_down = np.empty(k)
+    shifted = base.copy()
+    for c in range(k):
+        for sign, values, lses in ((1.0, up, lse_up), (-1.0, down, lse_down)):
+            shifted[c] = base[c] + sign * step
+            values[c] = adapter.evaluate(shifted[None, :], labels).value
+            lses[c] = float(lse(shifted))
+        shifted[c] = base[c]
+    tau = (down - up) / (2 * step)
+    kappa = (lse_up - lse_down) / (2 * step)
+    z = np.vstack([base[None, :], random_logits(rng, (_RANDOM_VALUE_PROBES, k))])
+    values = np.array([adapter.evaluate(row[None, :], labels).value for row in z])
+    design = np.column_stack([lse(z) - z @ kappa, np.ones(len(z))])
+    (m, c), *_ = np.linalg.lstsq(design, values + z @ tau, rcond=None)
+    return float(m), tau + m * kappa, float(c)
+
+
+def fit_labels(
+    adapter: LossAdapter, labels: list[int], rng: np.random.Generator, weight: float, progress=None
+) -> LabelFits:
+    """Fit each label of ``labels`` twice; ``weight``: a sample's weight in a batch of ``PROBES_PER_HALF``."""
+    k = adapter.num_classes
+    rows = {}
+    failed: dict[int, str] = {}
+    nonfinite: set[int] = set()
+    for label in labels:
+        try:
+            halves = [
+                _fit_half_autograd(adapter, label, rng, weight) if adapter.autograd else _fit_half_values(adapter, label, rng)
+                for _ in range(2)
+            ]
+        except LossCallError as error:
+            failed[label] = str(error)
+            if "non-finite" in str(error):
+                nonfinite.add(label)
+            continue
+        rows[label] = halves
+        if progress is not None:
+            progress(1)
+    fitted = np.array(sorted(rows), dtype=np.int64)
+    first = [rows[y][0] for y in fitted]
+    second = [rows[y][1] for y in fitted]
+
+    def stack(parts, i, shape):
+        return np.array([p[i] for p in parts], dtype=np.float64).reshape(shape)
+
+    n = len(fitted)
+    m1, m2 = stack(first, 0, (n,)), stack(second, 0, (n,))
+    t1, t2 = stack(first, 1, (n, k)), stack(second, 1, (n, k))
+    c1, c2 = stack(first, 2, (n,)), stack(second, 2, (n,))
+    return LabelFits(k, fitted, (m1 + m2) / 2, (t1 + t2) / 2, (c1 + c2) / 2, m1 - m2, t1 - t2, c1 - c2, failed, nonfinite)

@@ -1,0 +1,145 @@
+r"""The inferred model of a loss: per label ``L(z, y) = m_y lse(z) - t_y . z + c_y``.
+
+:class:`TargetModel` holds the targets either densely (every label fitted,
+a ``(K, K)`` array, small ``K``) or in the structured form that label
+smoothing has at any ``K``::
+
+    t_y = on_y e_y + off_y v   (v_y ignored),
+
+with one class profile ``v`` (1 for a class that receives smoothing mass, 0
+for one that does not, a class weight otherwise) shared by every label, and
+the rows of a few exceptional labels kept densely.  The structured form is
+fitted on a sample of labels (:func:`structure_from_rows`) and costs ``O(K)``
+memory; it predicts the loss at the sweep's logits in ``O(1)`` per sample.
+
+Also here: which labels are padding (``m = t = c = 0``), the form of the
+constant ``c_y`` (:func:`classify_form`), and what each label's parameters
+say about it being a cross-entropy at all (:func:`label_kind`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lstheory.testing.probes import lse, softmax
+
+__all__ = ["TargetModel", "structure_from_rows", "label_kind", "classify_form", "kl_offset", "Z"]
+
+Z = 8.0
+"""Standard deviations a measured deviation must exceed to count: a Gaussian error passes 8 sigma with
+probability 1e-15, so no correct loss fails over the ~10^6 comparisons of a large-K check."""
+
+DENSE_TARGETS_LIMIT = 4096
+"""Largest K for which ``SmoothingReport.targets`` builds the ``(K, K)`` array."""
+
+
+@dataclass
+class TargetModel:
+    """Per-label masses, constants and targets (dense or structured; see the module docstring)."""
+
+    num_classes: int
+    m: np.ndarray
+    c: np.ndarray
+    on: np.ndarray
+    off: np.ndarray
+    profile: np.ndarray
+    dense: np.ndarray | None = None
+    exceptions: dict[int, np.ndarray] = field(default_factory=dict)
+    padding: set[int] = field(default_factory=set)
+
+    def row(self, label: int) -> np.ndarray:
+        """``t_y``, shape ``(K,)``."""
+        if label in self.padding:
+            return np.zeros(self.num_classes)
+        if self.dense is not None:
+            return self.dense[label]
+        if label in self.exceptions:
+            return self.exceptions[label]
+        row = self.off[label] * self.profile
+        row[label] = self.on[label]
+        return row
+
+    def rows(self, labels) -> np.ndarray:
+        """``t_y`` for each label, shape ``(n, K)``."""
+        return np.stack([self.row(int(y)) for y in labels]) if len(labels) else np.zeros((0, self.num_classes))
+
+    def values(self, z: np.ndarray, labels) -> np.ndarray:
+        """The model's per-sample losses at logits ``z`` ``(n, K)``."""
+        labels = np.asarray(labels)
+        t = self.rows(labels)
+        return self.m[labels] * lse(z) - np.sum(t * z, axis=1) + self.c[labels]
+
+    def gradients(self, z: np.ndarray, labels) -> np.ndarray:
+        """The model's per-sample gradients ``m softmax(z) - t``, shape ``(n, K)``."""
+        labels = np.asarray(labels)
+        return self.m[labels][:, None] * softmax(z) - self.rows(labels)
+
+
+def label_kind(m: float, t_sum: float, m_error: float) -> str:
+    """What one label's ``m`` and ``sum(t)`` say: a cross-entropy or why not.
+
+    ``"padding"`` is decided elsewhere; here: ``"linear"`` (``m = 0``: no
+    log-sum-exp), ``"negated"`` (``m < 0``), ``"not shift-invariant"``
+    (``m != sum(t)``: shifting every logit changes the loss), or
+    ``"cross_entropy"``.
+    """
+    if abs(m) <= Z * m_error:
+        return "linear"
+    if m < 0:
+        return "negated"
+    if abs(m - t_sum) > Z * m_error * max(1.0, np.sqrt(abs(t_sum))):
+        return "not shift-invariant"
+    return "cross_entropy"
+
+
+def kl_offset(row: np.ndarray) -> float:
+    """``sum_i t_i log t_i`` (0 log 0 = 0): the constant of ``KL(t || q) = CE(t, q) + sum t log t``."""
+    positive = row[row > 0]
+    return float(np.sum(positive * np.log(positive)))
+
+
+def classify_form(offsets: np.ndarray, kl: np.ndarray, errors: np.ndarray) -> str:
+    """``"cross_entropy"`` (``c = 0``), ``"kl_divergence"`` (``c = sum t log t``) or a CE plus a constant."""
+    if np.all(np.abs(offsets) <= Z * errors):
+        return "cross_entropy"
+    if np.all(np.abs(offsets - kl) <= Z * errors):
+        return "kl_divergence"
+    return "cross_entropy_plus_constant"
+
+
+def _robust_scale(row: np.ndarray, label: int) -> float:
+    others = np.delete(row, label)
+    return float(np.median(others))
+
+
+def structure_from_rows(
+    num_classes: int, labels: np.ndarray, rows: np.ndarray, entry_error: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """Fit ``t_y = on_y e_y + off_y v`` to fitted rows; return ``on``, ``off`` (per row), ``v`` and the misfits.
+
+    ``v_i`` is the median over the rows (``y != i``) of ``t_yi / off_y``,
+    scaled to median 1 over the classes that receive mass; a row whose
+    entries leave that form by more than ``Z`` times their error is returned
+    in the list of misfits (its index in ``labels``).  Classes no fitted row
+    covers keep ``v_i = 1`` (validated by the sweep).
+    """
+    k = num_classes
+    on = rows[np.arange(len(labels)), labels]
+    off = np.array([_robust_scale(rows[i], int(y)) for i, y in enumerate(labels)])
+    profile = np.ones(k)
+    smoothing = np.abs(off) > Z * entry_error
+    if np.any(smoothing):
+        ratios = rows[smoothing] / off[smoothing][:, None]
+        ratios[np.arange(int(smoothing.sum())), labels[smoothing]] = np.nan
+        covered = ~np.all(np.isnan(ratios), axis=0)
+        profile[covered] = np.nanmedian(ratios[:, covered], axis=0)
+        receiving = profile[np.abs(profile) > 0.5]
+        norm = float(np.median(receiving)) if receiving.size else 1.0
+        profile /= norm
+        off = off * norm
+    predicted = off[:, None] * profile[None, :]
+    predicted[np.arange(len(labels)), labels] = on
+    misfit = np.abs(rows - predicted) > Z * entry_error[:, None] + 1e-300
+    return on, off, profile, [int(i) for i in np.flatnonzero(misfit.any(axis=1))]
