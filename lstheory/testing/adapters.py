@@ -175,7 +175,7 @@ class LossAdapter:
                 continue
             if autograd and result.gradient is None:
                 continue  # it ran, but autograd does not reach: the no-grad attempt follows
-            if backend == "torch" and not _is_tensor(out):
+            if backend == "torch" and not _is_tensor(out) and _numpy_works(adapter, probe, labels):
                 continue  # a NumPy (or JAX) loss that happens to accept tensors: call it the NumPy way
             adapter.output_dtype = _dtype_name(out)
             adapter.per_sample_output = _size(out) == len(labels) and _size(out) > 1
@@ -318,6 +318,14 @@ def _torch_mean_kept(values, kept: np.ndarray):
 
     mask = torch.from_numpy(kept)
     return values[mask].mean() if kept.any() else values.sum() * float("nan")
+
+
+def _numpy_works(adapter: "LossAdapter", probe: np.ndarray, labels: np.ndarray) -> bool:
+    try:
+        replace(adapter, backend="numpy", autograd=False)._call(probe, labels, want_grad=False)
+    except Exception:
+        return False
+    return True
 
 
 def _numpy_log_softmax(z: np.ndarray) -> np.ndarray:

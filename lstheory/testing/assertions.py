@@ -483,13 +483,18 @@ def _check_optimum(run: CheckerRun, eps: float, convention: str, classes: np.nda
 
 
 def _newton_direction(g: np.ndarray, q: np.ndarray, mass: float) -> np.ndarray:
-    """Solve ``mass (diag(q) - q q^T) s = g`` for ``s`` with ``sum(s) = 0`` in O(K) (the CE Hessian's pseudo-inverse)."""
+    """Solve ``mass (diag(q) - q q^T) s = g`` for ``s`` with ``sum(s) = 0`` in O(K) (the CE Hessian's pseudo-inverse).
+
+    Directions whose curvature ``q_i`` is below the float64 resolution of the
+    Hessian (``K u max(q)``) get no step, as a least-squares solve would cut them.
+    """
     r = (g - g.mean()) / mass
-    s = r / np.maximum(q, 1e-300)
-    return s - s.mean()
+    resolved = q > len(q) * np.finfo(np.float64).eps * np.max(q)
+    s = np.where(resolved, r / np.where(resolved, q, 1.0), 0.0)
+    return s - s[resolved].mean() * resolved
 
 
-def _minimise(adapter: LossAdapter, k: int, y: int, sigma: float, iterations: int, frozen: np.ndarray) -> tuple[np.ndarray, bool, float]:
+def _minimise(adapter: LossAdapter, k: int, y: int, sigma: float, iterations: int, frozen: np.ndarray, level: float) -> tuple[np.ndarray, bool, float]:
     """Minimise the loss of one sample with label ``y``; the point, whether it settled, the last step's size.
 
     Damped Newton steps with the loss's own gradient (autograd, or central
@@ -523,7 +528,7 @@ def _minimise(adapter: LossAdapter, k: int, y: int, sigma: float, iterations: in
     z = np.where(frozen, -40.0, 0.0)
     mass = abs(value(np.zeros(k)) / math.log(k)) or 1.0
     size = math.inf
-    precision = PRECISION_LEVELS[adapter.input_dtype]
+    precision = max(level, PRECISION_LEVELS[adapter.input_dtype])
     stop = 4 * precision if adapter.autograd else precision ** (2 / 3)
     try:
         current = value(z)
@@ -602,7 +607,7 @@ def _check_minimisation(run: CheckerRun, eps: float, convention: str, classes: n
                         f"optimal_logits has gap {_fmt(gap)} (allowed {allowed * 4:.1g})"]
             continue
         iterations = _NEWTON_ITERATIONS + 2 * math.ceil(abs(gap))
-        z, finite, jitter = _minimise(adapter, k, y, run.value_sigma, iterations, frozen)
+        z, finite, jitter = _minimise(adapter, k, y, run.value_sigma, iterations, frozen, run.noise.level)
         if not finite:
             return [
                 f"[c] numerical minimisation (label {y}): does not settle: after {iterations} Newton steps the gradient "

@@ -13,7 +13,7 @@ the KL form ``KL(t || softmax(z))``).  The stages, each in its own module:
 4. **fit** (:mod:`~lstheory.testing.fit`): ``m, t, c`` of each probed label,
    twice from independent random probes (the error is their difference);
 5. **model** (:mod:`~lstheory.testing.model`): every label's row, densely
-   (``K`` up to 1024 with autograd, 64 values only) or in the structured
+   (``K`` up to 128 with autograd, 64 values only) or in the structured
    form ``t_y = on e_y + off v`` fitted on a sample of labels;
 6. **validate** (:mod:`~lstheory.testing.validate`): the model must predict
    the loss at fresh logits within ``Z = 8`` standard deviations of the
@@ -41,9 +41,9 @@ from typing import Any, Callable
 import numpy as np
 
 from lstheory._validation import as_eps, as_num_classes
-from lstheory.testing.adapters import CallOptions, LossAdapter, LossCallError, callable_name
+from lstheory.testing.adapters import PRECISION_LEVELS, CallOptions, LossAdapter, LossCallError, callable_name
 from lstheory.testing.batching import Reduction, check_batches, check_determinism, detect_reduction, probe_padding
-from lstheory.testing.fit import PROBES_PER_HALF, LabelFits, fit_labels
+from lstheory.testing.fit import COARSE_PROBES_PER_HALF, PROBES_PER_HALF, LabelFits, fit_labels
 from lstheory.testing.model import Z, TargetModel, label_kind, structure_from_rows
 from lstheory.testing.noise import Noise, safe_measure_noise
 from lstheory.testing.report import SmoothingReport, WeightedSmoothing, labels_text
@@ -61,7 +61,7 @@ __all__ = ["SmoothingReport", "WeightedSmoothing", "infer_smoothing", "run_check
 
 MAX_CHECKER_CLASSES = 2**20
 """Largest ``K`` the checker accepts: checking every label costs ``K**2`` logit evaluations."""
-DENSE_LIMIT = {True: 1024, False: 64}
+DENSE_LIMIT = {True: 128, False: 64}
 """Largest ``K`` at which every label is fitted (with autograd / values only)."""
 SAMPLED_LABELS = {True: 16, False: 3}
 """Labels fitted at larger ``K`` (with autograd / values only)."""
@@ -120,18 +120,20 @@ def check_arguments(num_classes: Any, eps: Any, ignore_index: Any, seed: Any) ->
     return k, intended, ignore_index, int(seed)
 
 
-def _errors(fits: LabelFits, noise: Noise, sigma_value: float) -> Errors:
+def _errors(fits: LabelFits, noise: Noise, sigma_value: float, autograd: bool = True) -> Errors:
     """Standard errors from the halves' differences (their half), floored by the measured noise."""
     k = fits.num_classes
     rows = np.arange(len(fits.labels))
     diagonal = fits.dt[rows, fits.labels] if len(rows) else np.zeros(1)
     off = fits.dt.copy()
     off[rows, fits.labels] = 0.0
-    floor = noise.level / 2
-    on = max(float(np.sqrt(np.mean(diagonal**2))) / 2, floor * 1.0)
+    floor = noise.level / (2 * math.sqrt(2 * fits.probes))  # half a unit, averaged over the fit's probes
+    on = max(float(np.sqrt(np.mean(diagonal**2))) / 2, floor)
     off_error = max(float(np.sqrt(np.mean(off**2) * k / max(k - 1, 1))) / 2 if len(rows) else 0.0, floor / k)
     m = max(float(np.sqrt(np.mean(fits.dm**2))) / 2 if len(rows) else 0.0, floor)
     c = max(float(np.sqrt(np.mean(fits.dc**2))) / 2 if len(rows) else 0.0, sigma_value)
+    if not autograd:  # t = tau + m kappa with |kappa_c| <= 1: the error of m moves every entry
+        on, off_error = max(on, m), max(off_error, m)
     return Errors(on, off_error, m, c, max(len(rows), 1))
 
 
@@ -171,13 +173,13 @@ def _build_model(fits: LabelFits, k: int, dense: bool, errors: Errors, padding: 
     return model
 
 
-def _kind_findings(fits: LabelFits, errors: Errors, padding: set[int]) -> tuple[list[str], set[int]]:
+def _kind_findings(fits: LabelFits, errors: Errors, padding: set[int], shift_error: float) -> tuple[list[str], set[int]]:
     """Labels whose ``m`` rules out a cross-entropy, each cause in words."""
     groups: dict[str, list[int]] = {}
     for i, y in enumerate(fits.labels):
         if int(y) in padding:
             continue
-        kind = label_kind(float(fits.m[i]), float(np.sum(fits.t[i])), errors.m)
+        kind = label_kind(float(fits.m[i]), float(np.sum(fits.t[i])), errors.m, shift_error)
         if kind != "cross_entropy":
             groups.setdefault(kind, []).append(int(y))
     findings = []
@@ -241,7 +243,7 @@ def _detached_finding(adapter: LossAdapter, labels: list[int], rng: np.random.Ge
                               adapter.ignore_index)
     try:
         fits = fit_labels(values_only, labels[:2], rng, 1.0)
-        errors = _errors(fits, Noise(sigma, 1.0, 0.0, 0.0, "float64", False, 0.0), sigma)
+        errors = _errors(fits, Noise(sigma, 1.0, 0.0, 0.0, "float64", False, 0.0), sigma, False)
         model = _build_model(fits, adapter.num_classes, True, errors, set())
         deviations = validate_labels(values_only, model, fits.labels, rng, sigma, 2.0, 1.0, 0.5)
     except LossCallError:
@@ -322,13 +324,14 @@ def run_checker(
     progress.stage("batch reduction")
     reduction = detect_reduction(adapter, normal[0], rng, sigma_v, weighted=dense and k <= 256)
     findings.extend(reduction.findings)
-    weight = reduction.weight(PROBES_PER_HALF) if reduction.kind is not None else 1.0 / PROBES_PER_HALF
+    probes = COARSE_PROBES_PER_HALF if noise.level > PRECISION_LEVELS["float32"] else PROBES_PER_HALF
+    weight = reduction.weight(probes) if reduction.kind is not None else 1.0 / probes
     progress.stage("fit", len(labels))
-    fits = fit_labels(adapter, labels, rng, weight, progress.advance)
-    errors = _errors(fits, noise, sigma_v)
+    fits = fit_labels(adapter, labels, rng, weight, progress.advance, probes)
+    errors = _errors(fits, noise, sigma_v, adapter.autograd)
     candidates = _padding_rows(fits, errors)
     model = _build_model(fits, k, dense, errors, candidates)
-    kind_findings, non_ce = _kind_findings(fits, errors, candidates)
+    kind_findings, non_ce = _kind_findings(fits, errors, candidates, sigma_g * math.sqrt(k) * (1 if adapter.autograd else 0) + errors.on)
     findings.extend(kind_findings)
     findings.extend(f"label {y}: {reason}" for y, reason in fits.failed.items() if y not in fits.nonfinite)
     progress.stage("validate")
@@ -423,7 +426,8 @@ def _report(loss_fn, adapter, model, fits, errors, noise, reduction, intended, i
     per_sample_ok = not failing and not any(f.startswith("the loss is nondeterministic") for f in findings)
     smoothing = summarise_smoothing(model, ordinary, errors) if per_sample_ok else summarise_smoothing(model, [], errors)
     constants = constants_dtype(model, ordinary, errors, intended, smoothing.classes) if noise.dtype == "float64" else noise.dtype
-    errors.rounding = {"float64": 0.0}.get(constants, _level(constants) / 2) + noise.level / 2 * (constants != "float64" or noise.noisy)
+    # The loss's constants (1 - eps + eps/K, eps/K) rounded to its precision move eps by up to half a unit of it.
+    errors.rounding = max(0.0 if constants == "float64" else _level(constants) / 2, noise.level / 2 if noise.noisy else 0.0)
     if smoothing.eps_off_target is not None:  # recompute with the rounding allowance
         smoothing = summarise_smoothing(model, ordinary, errors)
     masses = model.m[ordinary] if ordinary else np.ones(1)
@@ -498,7 +502,7 @@ def infer_smoothing(
         optional), NumPy, JAX or Keras.  A ``torch.nn.Module`` works as is.
     num_classes : int
         ``K``, ``2 <= K <= 2**20`` (a Python, NumPy or 0-d torch integer).
-        Up to 1024 (autograd; 64 values only) every label is fitted; above,
+        Up to 128 (autograd; 64 values only) every label is fitted; above,
         a sample of labels is fitted and every label validated by its value.
     eps : float in ``[0, 1]``, optional
         The smoothing the loss is meant to apply; sets ``report.convention``.

@@ -77,19 +77,20 @@ class TargetModel:
         return self.m[labels][:, None] * softmax(z) - self.rows(labels)
 
 
-def label_kind(m: float, t_sum: float, m_error: float) -> str:
+def label_kind(m: float, t_sum: float, m_error: float, shift_error: float = 0.0) -> str:
     """What one label's ``m`` and ``sum(t)`` say: a cross-entropy or why not.
 
     ``"padding"`` is decided elsewhere; here: ``"linear"`` (``m = 0``: no
     log-sum-exp), ``"negated"`` (``m < 0``), ``"not shift-invariant"``
     (``m != sum(t)``: shifting every logit changes the loss), or
-    ``"cross_entropy"``.
+    ``"cross_entropy"``.  ``shift_error``: the standard error of ``m - sum(t)``
+    itself (the rounding of the gradient's sum, about ``sqrt(K)`` entries' noise).
     """
     if abs(m) <= Z * m_error:
         return "linear"
     if m < 0:
         return "negated"
-    if abs(m - t_sum) > Z * m_error * max(1.0, np.sqrt(abs(t_sum))):
+    if abs(m - t_sum) > Z * max(m_error, shift_error) * max(1.0, np.sqrt(abs(t_sum))):
         return "not shift-invariant"
     return "cross_entropy"
 
