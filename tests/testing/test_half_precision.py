@@ -53,7 +53,7 @@ def test_right_eps_and_convention_pass(dtype, eps):
     assert report.convention == "uniform"
     assert report.eps_uniform == pytest.approx(eps, abs=4 * report.eps_error)
     # The tolerance is no longer of order 1 (it was 1.3 for bfloat16).
-    assert report.tolerance < 0.05 and report.target_error < 0.01
+    assert report.tolerance < 0.1 and report.target_error < 0.01
 
 
 def test_the_reported_bfloat16_loss_with_eps_05_fails_when_asserted_as_01():
@@ -108,7 +108,7 @@ def test_noisy_float64_loss_recovers_eps_and_rejects_a_wrong_one():
     # Its noise is no dtype: the report says float64, with the noise's level as its precision.
     assert report.dtype == "float64" and report.precision > np.finfo(np.float32).eps
     assert "its values are noisy, about float16 precision" in str(report)
-    wrong = r"this loss smooths with eps=0\.(29|30)\d* \(uniform\) = .*, not eps=0\.1 \(uniform\)"
+    wrong = r"this loss smooths with eps=0\.(29|3)\d* \(uniform\) = .*, not eps=0\.1 \(uniform\)"
     with pytest.raises(AssertionError, match=wrong):
         assert_loss_matches_theory(noisy(0.3), 10, 0.1, convention="uniform")
     with pytest.raises(AssertionError, match="which is eps=0.27 in off_target terms"):
@@ -126,7 +126,7 @@ def test_optimum_checks_have_measured_tolerances():
 
 def test_half_precision_report_states_the_error_of_eps():
     report = infer_smoothing(builtin_in(torch.bfloat16, 0.1), 10, eps=0.1)
-    assert 0 < report.eps_error <= report.target_error < 0.01
+    assert 0 < report.target_error < report.eps_error < 0.01  # eps: 8 standard errors plus the constants' rounding
     assert ", each ± " in str(report)
     # A float64 report is unchanged: no ± (its eps is exact to ~1e-14).
     assert "±" not in str(infer_smoothing(builtin_in(torch.float64, 0.1), 10, eps=0.1))
