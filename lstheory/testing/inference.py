@@ -431,7 +431,7 @@ def _report(loss_fn, adapter, model, fits, errors, noise, reduction, intended, i
     if smoothing.eps_off_target is not None:  # recompute with the rounding allowance
         smoothing = summarise_smoothing(model, ordinary, errors)
     masses = model.m[ordinary] if ordinary else np.ones(1)
-    mass_ok = bool(np.all(np.abs(masses - 1.0) <= Z * errors.m + errors.rounding * 2))
+    mass_ok = bool(np.all(np.abs(masses - 1.0) <= Z * errors.m + errors.rounding * 2 + 4 * float(np.finfo(np.float64).eps)))
     target_findings = [
         f"class {labels_text([c for c in smoothing.unsmoothed if c not in padding])} receives no target mass from any "
         f"other label, though it is no padding class (e.g. OpenNMT-py's default ignore_index=-100 zeroes class K-100 "
