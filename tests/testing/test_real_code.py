@@ -14,15 +14,15 @@ import real_code_losses as real
 
 # -- item 1 and 3: the KL form --------------------------------------------------------------------
 def test_kl_form_is_named_and_passes_when_its_targets_match():
-    report = infer_smoothing(real.kl_smoothed(0.1), 10, eps=0.1)
+    report = infer_smoothing(real.kl_smoothed(0.1), 10, eps=0.1, ignore_index=None)
     assert report.is_cross_entropy and report.form == "kl_divergence"
     assert report.convention == "off_target"
     assert "a KL divergence: cross-entropy minus the target's entropy" in str(report)
-    assert_loss_matches_theory(real.kl_smoothed(0.1), 10, 0.1, convention="off_target")
+    assert_loss_matches_theory(real.kl_smoothed(0.1), 10, 0.1, convention="off_target", ignore_index=None)
 
 
 def test_kl_offset_is_minus_the_entropy_of_the_target():
-    report = infer_smoothing(real.kl_smoothed(0.1), 10)
+    report = infer_smoothing(real.kl_smoothed(0.1), 10, ignore_index=None)
     row = report.target_row(3)
     entropy = -float(np.sum(row * np.log(row)))
     assert report.offset[3] == pytest.approx(-entropy, abs=1e-12)
