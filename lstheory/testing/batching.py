@@ -137,22 +137,27 @@ def detect_reduction(
         along_t = adapter.evaluate(twice, np.array([label, label]), arrangement=(1, 2)).value
         reduction.axes = (kind, _kind(single, along_t, slack) or "inconsistent")
     if weighted and kind == "mean" and not adapter.per_sample_output:
-        _detect_label_weights(adapter, reduction, sigma)
+        _detect_label_weights(adapter, reduction, sigma, label)
     return reduction
 
 
-def _detect_label_weights(adapter: LossAdapter, reduction: Reduction, sigma: float) -> None:
+def _detect_label_weights(adapter: LossAdapter, reduction: Reduction, sigma: float, reference: int) -> None:
     """Pair ``(z = 0, label 0)`` with ``(z = -3 e_y, label y)``: a weighted mean gives ``a_y / a_0 = (l_a - L) / (L - l_b)``."""
     k = adapter.num_classes
     zero = np.zeros((1, k))
-    l_a = adapter.evaluate(zero, np.array([0])).value
+    l_a = adapter.evaluate(zero, np.array([reference])).value
     weights = np.ones(k)
-    allowed = np.zeros(k)
-    for label in range(1, k):
+    allowed = np.full(k, np.inf)
+    for label in range(k):
+        if label == reference:
+            continue
         z_b = np.zeros((1, k))
         z_b[0, label] = -3.0
-        l_b = adapter.evaluate(z_b, np.array([label])).value
-        pair = adapter.evaluate(np.vstack([zero, z_b]), np.array([0, label])).value
+        try:  # a padding label (zero or non-finite alone) is the padding stage's business
+            l_b = adapter.evaluate(z_b, np.array([label])).value
+            pair = adapter.evaluate(np.vstack([zero, z_b]), np.array([reference, label])).value
+        except LossCallError:
+            continue
         with np.errstate(divide="ignore", invalid="ignore"):
             weights[label] = (l_a - pair) / (pair - l_b)
             allowed[label] = Z * sigma * (1 + abs(weights[label])) / abs(pair - l_b)
@@ -164,7 +169,7 @@ def _detect_label_weights(adapter: LossAdapter, reduction: Reduction, sigma: flo
         )
     elif np.any(np.abs(weights - 1) > allowed):
         reduction.kind = "weighted mean"
-        reduction.sample_weights = weights
+        reduction.sample_weights = weights / weights[0]
 
 
 def check_batches(adapter: LossAdapter, reduction: Reduction, labels: list[int], rng: np.random.Generator, sigma: float) -> None:
