@@ -1,5 +1,6 @@
 """lstheory: derive, prove and check the mathematics of label smoothing."""
 from lstheory.closed_form import (
+    Optimum,
     binary_optimal_logit,
     binary_smoothed_probability,
     binary_unsmoothed_probability,
@@ -8,6 +9,7 @@ from lstheory.closed_form import (
     min_loss,
     optimal_logits,
     optimal_logits_for_target,
+    optimum,
     smoothed_target,
 )
 from lstheory._validation import CONVENTIONS
@@ -15,6 +17,7 @@ from lstheory._validation import CONVENTIONS
 __version__ = "0.1.0"
 __all__ = [
     "CONVENTIONS",
+    "Optimum",
     "binary_optimal_logit",
     "binary_smoothed_probability",
     "binary_unsmoothed_probability",
@@ -23,5 +26,6 @@ __all__ = [
     "min_loss",
     "optimal_logits",
     "optimal_logits_for_target",
+    "optimum",
     "smoothed_target",
 ]

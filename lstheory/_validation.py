@@ -24,6 +24,29 @@ def _describe(value: Any) -> str:
     return f"{value!r} ({type(value).__name__})"
 
 
+_UNIFORM = "use 'uniform' (true class 1 - eps + eps/K, every other class eps/K)"
+_OFF_TARGET = "use 'off_target' (true class 1 - eps, every other class eps/(K-1))"
+_FAIRSEQ = (
+    "fairseq's label_smoothed_cross_entropy depends on the version: up to v0.10.2 it is 'uniform' "
+    "(eps_i = eps/K); from commit 791ab7c (PR #3182, February 2021; releases v0.12.0 and later) it is "
+    "'off_target' (eps_i = eps/(K-1))"
+)
+FRAMEWORK_CONVENTIONS: dict[str, str] = {
+    **dict.fromkeys(("pytorch", "torch"), f"PyTorch's cross_entropy(label_smoothing=eps) is uniform: {_UNIFORM}"),
+    **dict.fromkeys(("keras", "tensorflow", "tf", "tfkeras"),
+                    f"Keras' CategoricalCrossentropy(label_smoothing=eps) is uniform: {_UNIFORM}"),
+    "optax": f"optax.smooth_labels is uniform: {_UNIFORM}",
+    "timm": f"timm's LabelSmoothingCrossEntropy is uniform: {_UNIFORM}",
+    **dict.fromkeys(("huggingface", "hf", "transformers"),
+                    f"HuggingFace's Trainer (label_smoothing_factor, LabelSmoother) is uniform: {_UNIFORM}"),
+    "fairseq": _FAIRSEQ,
+    **dict.fromkeys(("megatron", "megatronlm", "megatroncore"),
+                    "Megatron-LM's vocab-parallel cross-entropy rescales eps by K/(K-1), which is off_target: "
+                    f"{_OFF_TARGET}; K is the vocabulary size one tensor-parallel rank sees"),
+}
+"""Framework names a user may pass as a convention (lower-case, letters and digits only): what to use instead."""
+
+
 def check_convention(convention: Any, name: str = "convention") -> str:
     """Return ``convention`` if it names a known convention, else raise."""
     if not isinstance(convention, str):
@@ -32,8 +55,10 @@ def check_convention(convention: Any, name: str = "convention") -> str:
             f"got {_describe(convention)}"
         )
     if convention not in CONVENTIONS:
+        framework = FRAMEWORK_CONVENTIONS.get("".join(ch for ch in convention.lower() if ch.isalnum()))
+        hint = f"; that is a framework, not a convention: {framework}" if framework else ""
         raise ValueError(
-            f"{name} must be one of {', '.join(map(repr, CONVENTIONS))}; got {convention!r}"
+            f"{name} must be one of {', '.join(map(repr, CONVENTIONS))}; got {convention!r}{hint}"
         )
     return convention
 

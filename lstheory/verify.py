@@ -9,6 +9,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from lstheory._progress import progress_bar
 from lstheory.claims.registry import LEVELS, CheckContext, CheckResult, Claim, all_claims
 
 
@@ -99,26 +100,29 @@ def run_verification(
     levels: Sequence[str] = LEVELS,
     device: str = "cpu",
     seed: int = 0,
+    progress: bool | None = False,
 ) -> VerificationReport:
     """Run each claim's checks at the chosen levels.
 
     A check that raises is reported as failed with the exception in its
-    detail; the run goes on.
+    detail; the run goes on.  ``progress``: a tqdm bar on stderr over the
+    checks, ``None`` only on a terminal, ``True`` always, ``False`` never.
     """
     unknown = set(levels) - set(LEVELS)
     if unknown:
         raise ValueError(f"levels must be among {LEVELS}; got {sorted(unknown)}")
     context = CheckContext(device=device, seed=seed)
     outcomes = []
-    for claim in all_claims() if claims is None else claims:
-        for level in LEVELS:
-            if level not in levels or level not in claim.checks:
-                continue
-            start = time.perf_counter()
-            try:
-                result = claim.checks[level](context)
-            except Exception as error:  # reported, not raised: one broken check must not hide the others
-                last = traceback.extract_tb(error.__traceback__)[-1]
-                result = CheckResult(False, None, f"raised {type(error).__name__}: {error} ({last.filename}:{last.lineno})")
-            outcomes.append(CheckOutcome(claim, level, result, time.perf_counter() - start))
+    chosen = [(claim, level) for claim in (all_claims() if claims is None else claims) for level in LEVELS
+              if level in levels and level in claim.checks]
+    bar = progress_bar(chosen, show=progress, desc="verify", unit="check")
+    for claim, level in bar:
+        bar.set_description_str(f"verify {claim.id} [{level}]")
+        start = time.perf_counter()
+        try:
+            result = claim.checks[level](context)
+        except Exception as error:  # reported, not raised: one broken check must not hide the others
+            last = traceback.extract_tb(error.__traceback__)[-1]
+            result = CheckResult(False, None, f"raised {type(error).__name__}: {error} ({last.filename}:{last.lineno})")
+        outcomes.append(CheckOutcome(claim, level, result, time.perf_counter() - start))
     return VerificationReport(tuple(outcomes), device)

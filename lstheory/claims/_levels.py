@@ -55,7 +55,7 @@ def smoothed_sweep(convention: str) -> tuple:
     from lstheory.numeric import sweep
 
     pairs = [(k, e) for k in SWEEP_NUM_CLASSES for e in SWEEP_EPS]
-    results = sweep(pairs, convention=convention, progress=None)
+    results = sweep(pairs, convention=convention, progress=False)  # inside `lstheory verify`'s own bar
     return tuple((k, e, r) for (k, e), r in zip(pairs, results))
 
 

@@ -19,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--level", action="append", choices=("symbolic", "scipy", "torch"), help="only this level (repeatable)"
     )
     parser.add_argument("--claim", action="append", metavar="PREFIX", help="only claims whose id starts with PREFIX")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (it shows only on a terminal anyway)")
     parser.set_defaults(handler=run)
 
 
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         claims = tuple(c for c in claims if any(c.id.startswith(prefix) for prefix in args.claim))
         if not claims:
             raise UsageError(f"no claim id starts with {args.claim}; ids: {[c.id for c in all_claims()]}")
-    report = run_verification(claims, levels=tuple(args.level or LEVELS), device=args.device)
+    report = run_verification(claims, levels=tuple(args.level or LEVELS), device=args.device,
+                              progress=False if args.quiet else None)
     print(report.to_json() if args.json else report.table())
     return 0 if report.passed else 1
