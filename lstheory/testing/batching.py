@@ -82,8 +82,14 @@ class Reduction:
         return text
 
 
-def check_determinism(adapter: LossAdapter, labels: list[int], rng: np.random.Generator, sigma: float) -> str | None:
-    """A finding if the same batch, called three times, gives values further apart than rounding."""
+def check_determinism(adapter: LossAdapter, labels: list[int], rng: np.random.Generator, unit: float) -> str | None:
+    """A finding if the same batch, called three times, gives values further apart than rounding.
+
+    The same inputs give the same bits on a CPU; what is allowed is the
+    reordering of a mean over ``n`` samples at the loss's own dtype (machine
+    epsilon ``unit``): ``Z unit |L| sqrt(n)``.  Not the measured noise: a
+    random operation inflates that too (dropout looks like noisy values).
+    """
     k = adapter.num_classes
     n = max(2, math.ceil(_DETERMINISM_LOGITS / k))
     while True:  # a half-precision loss may overflow summing a large batch: then a smaller one
@@ -96,6 +102,7 @@ def check_determinism(adapter: LossAdapter, labels: list[int], rng: np.random.Ge
     if not np.all(np.isfinite(values)):
         return None
     spread = float(np.ptp(values))
+    sigma = unit * max(float(np.max(np.abs(values))), 1.0) * math.sqrt(n)
     if spread <= Z * sigma:
         return None
     return (
@@ -158,9 +165,11 @@ def _detect_label_weights(adapter: LossAdapter, reduction: Reduction, sigma: flo
             pair = adapter.evaluate(np.vstack([zero, z_b]), np.array([reference, label])).value
         except LossCallError:
             continue
+        if max(abs(l_a - pair), abs(pair - l_b)) <= Z * sigma:
+            continue  # both samples' losses equal (a constant loss): the weight is not determined
         with np.errstate(divide="ignore", invalid="ignore"):
-            weights[label] = (l_a - pair) / (pair - l_b)
-            allowed[label] = Z * sigma * (1 + abs(weights[label])) / abs(pair - l_b)
+            weights[label] = np.float64(l_a - pair) / np.float64(pair - l_b)
+            allowed[label] = Z * sigma * (1 + abs(weights[label])) / np.float64(abs(pair - l_b))
     if not np.all(np.isfinite(weights) & (weights > 0)):
         reduction.kind = None
         reduction.findings.append(

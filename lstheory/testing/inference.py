@@ -44,7 +44,7 @@ from lstheory._validation import as_eps, as_num_classes
 from lstheory.testing.adapters import PRECISION_LEVELS, CallOptions, LossAdapter, LossCallError, callable_name
 from lstheory.testing.batching import Reduction, check_batches, check_determinism, detect_reduction, probe_padding
 from lstheory.testing.fit import COARSE_PROBES_PER_HALF, PROBES_PER_HALF, LabelFits, fit_labels
-from lstheory.testing.model import Z, TargetModel, label_kind, structure_from_rows
+from lstheory.testing.model import Z, TargetModel, label_kind, structure_from_rows, structured_masses, structured_offsets
 from lstheory.testing.noise import Noise, safe_measure_noise
 from lstheory.testing.report import SmoothingReport, WeightedSmoothing, labels_text
 from lstheory.testing.summary import (
@@ -155,12 +155,15 @@ def _build_model(fits: LabelFits, k: int, dense: bool, errors: Errors, padding: 
         on, off, profile, misfits = structure_from_rows(k, labels, rows, entry_error)
     else:
         on, off, profile, misfits = np.zeros(0), np.zeros(0), np.ones(k), []
-    m_all = np.full(k, float(np.median(fits.m[keep])) if keep else 0.0)
-    c_all = np.full(k, float(np.median(fits.c[keep])) if keep else 0.0)
     on_all = np.full(k, float(np.median(on)) if len(on) else 0.0)
     off_all = np.full(k, float(np.median(off)) if len(off) else 0.0)
-    m_all[fits.labels], c_all[fits.labels] = fits.m, fits.c
     on_all[labels], off_all[labels] = on, off
+    every = np.arange(k)
+    # Unfitted labels: m = sum(t) (shift invariance) and c in the fitted labels' form (0, KL, ...).
+    m_all = structured_masses(on_all, off_all, profile, every) if len(keep) else np.zeros(k)
+    c_allowed = Z * (errors.c + k * errors.off * (1 + abs(math.log(max(float(np.median(np.abs(off_all))), 1e-300)))))
+    c_all = structured_offsets(on_all, off_all, profile, every, labels, fits.c[keep], c_allowed) if len(keep) else np.zeros(k)
+    m_all[fits.labels], c_all[fits.labels] = fits.m, fits.c
     for y in padding:
         m_all[y] = c_all[y] = on_all[y] = off_all[y] = 0.0
     model = TargetModel(k, m_all, c_all, on_all, off_all, profile, padding=set(padding))
@@ -179,11 +182,13 @@ def _kind_findings(fits: LabelFits, errors: Errors, padding: set[int], shift_err
     for i, y in enumerate(fits.labels):
         if int(y) in padding:
             continue
-        kind = label_kind(float(fits.m[i]), float(np.sum(fits.t[i])), errors.m, shift_error)
+        constant = float(np.max(np.abs(fits.t[i]))) <= Z * max(errors.on, errors.off)
+        kind = label_kind(float(fits.m[i]), float(np.sum(fits.t[i])), errors.m, shift_error, constant)
         if kind != "cross_entropy":
             groups.setdefault(kind, []).append(int(y))
     findings = []
     words = {
+        "constant": "the loss does not depend on the logits (m = 0 and t = 0): it is a constant, no cross-entropy",
         "linear": (
             "the loss is linear in the logits: no log-sum-exp (m = 0), so it has no minimum; a loss that expects "
             "log-probabilities given raw logits? (pass inputs='log_probs' if it takes log-probabilities)"
@@ -317,7 +322,7 @@ def run_checker(
     sigma_v = max(noise.value_sigma, noise.level / 2 * noise.value_scale)
     sigma_g = max(noise.gradient_sigma, noise.level / 2)
     findings: list[str] = []
-    determinism = check_determinism(adapter, normal, rng, sigma_v)
+    determinism = check_determinism(adapter, normal, rng, PRECISION_LEVELS[noise.dtype])
     if determinism:
         findings.append(determinism)
     dense, labels = _regime_labels(k, adapter.autograd, excluded, rng)
@@ -330,6 +335,8 @@ def run_checker(
     fits = fit_labels(adapter, labels, rng, weight, progress.advance, probes)
     errors = _errors(fits, noise, sigma_v, adapter.autograd)
     candidates = _padding_rows(fits, errors)
+    if candidates >= {int(y) for y in fits.labels} | set(fits.failed):
+        candidates = set()  # every label zero: a constant loss, not padding (the kind stage names it)
     model = _build_model(fits, k, dense, errors, candidates)
     kind_findings, non_ce = _kind_findings(fits, errors, candidates, sigma_g * math.sqrt(k) * (1 if adapter.autograd else 0) + errors.on)
     findings.extend(kind_findings)

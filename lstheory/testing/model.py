@@ -25,7 +25,10 @@ import numpy as np
 
 from lstheory.testing.probes import lse, softmax
 
-__all__ = ["TargetModel", "structure_from_rows", "label_kind", "classify_form", "kl_offset", "Z"]
+__all__ = [
+    "TargetModel", "structure_from_rows", "structured_masses", "structured_offsets", "label_kind", "classify_form",
+    "kl_offset", "Z",
+]
 
 Z = 8.0
 """Standard deviations a measured deviation must exceed to count: a Gaussian error passes 8 sigma with
@@ -77,17 +80,18 @@ class TargetModel:
         return self.m[labels][:, None] * softmax(z) - self.rows(labels)
 
 
-def label_kind(m: float, t_sum: float, m_error: float, shift_error: float = 0.0) -> str:
+def label_kind(m: float, t_sum: float, m_error: float, shift_error: float = 0.0, t_constant: bool = False) -> str:
     """What one label's ``m`` and ``sum(t)`` say: a cross-entropy or why not.
 
-    ``"padding"`` is decided elsewhere; here: ``"linear"`` (``m = 0``: no
-    log-sum-exp), ``"negated"`` (``m < 0``), ``"not shift-invariant"``
+    ``"padding"`` is decided elsewhere; here: ``"constant"`` (``m = 0`` and
+    ``t = 0``, ``t_constant``: the loss does not depend on the logits),
+    ``"linear"`` (``m = 0``: no log-sum-exp), ``"negated"`` (``m < 0``), ``"not shift-invariant"``
     (``m != sum(t)``: shifting every logit changes the loss), or
     ``"cross_entropy"``.  ``shift_error``: the standard error of ``m - sum(t)``
     itself (the rounding of the gradient's sum, about ``sqrt(K)`` entries' noise).
     """
     if abs(m) <= Z * m_error:
-        return "linear"
+        return "constant" if t_constant else "linear"
     if m < 0:
         return "negated"
     if abs(m - t_sum) > Z * max(m_error, shift_error) * max(1.0, np.sqrt(abs(t_sum))):
@@ -108,6 +112,57 @@ def classify_form(offsets: np.ndarray, kl: np.ndarray, errors: np.ndarray) -> st
     if np.all(np.abs(offsets - kl) <= Z * errors):
         return "kl_divergence"
     return "cross_entropy_plus_constant"
+
+
+def structured_masses(on: np.ndarray, off: np.ndarray, profile: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``m_y = sum_i t_yi = on_y + off_y (sum(v) - v_y)``: the mass a shift-invariant loss must have."""
+    return on + off * (float(np.sum(profile)) - profile[labels])
+
+
+def _structured_kl(on: np.ndarray, off: np.ndarray, profile: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``sum_i t_yi log t_yi`` of structured rows in ``O(1)`` per label, negative entries (rounding) taken as 0.
+
+    (Whether this predicts the fitted constants is checked by the caller.)
+    """
+    profile, on, off = np.maximum(profile, 0.0), np.maximum(on, 0.0), np.maximum(off, 0.0)
+    positive = profile > 0
+    total = float(np.sum(profile))
+    v_log_v = float(np.sum(profile[positive] * np.log(profile[positive])))
+    v_y = profile[labels]
+    own = np.where(v_y > 0, v_y * np.log(np.where(v_y > 0, v_y, 1.0)), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = np.where(off > 0, off * (np.log(np.where(off > 0, off, 1.0)) * (total - v_y) + v_log_v - own), 0.0)
+    return np.where(on > 0, on * np.log(np.where(on > 0, on, 1.0)), 0.0) + spread
+
+
+def structured_offsets(
+    on: np.ndarray,
+    off: np.ndarray,
+    profile: np.ndarray,
+    labels: np.ndarray,
+    fitted: np.ndarray,
+    fitted_c: np.ndarray,
+    allowed: float,
+) -> np.ndarray:
+    """``c_y`` of each label of ``labels`` in the form of the fitted labels' constants.
+
+    ``fitted`` (indices into ``labels``) have their own fitted ``fitted_c``;
+    the forms, in this order: a cross-entropy (``c = 0``), the KL form (``c =
+    sum t log t``), the KL form of the normalised target scaled by ``m`` (``c
+    = sum t log t - m log m``), one constant (their median).  The first that
+    predicts every fitted constant within ``allowed`` is taken, else the one
+    closest; the sweep and the validation check the prediction like any other.
+    """
+    candidates = [np.zeros(len(labels))]
+    kl = _structured_kl(on, off, profile, labels)
+    mass = structured_masses(on, off, profile, labels)
+    candidates += [kl, kl - np.where(mass > 0, mass * np.log(np.where(mass > 0, mass, 1.0)), 0.0)]
+    candidates.append(np.full(len(labels), float(np.median(fitted_c)) if len(fitted_c) else 0.0))
+    if not len(fitted):
+        return candidates[0]
+    misfit = np.array([float(np.max(np.abs(c[fitted] - fitted_c))) for c in candidates])
+    within = np.flatnonzero(misfit <= allowed)
+    return candidates[int(within[0]) if within.size else int(np.argmin(misfit))]
 
 
 def _robust_scale(row: np.ndarray, label: int) -> float:

@@ -67,12 +67,13 @@ def summarise_smoothing(model: TargetModel, ordinary: list[int], errors: Errors)
     labels = np.array(ordinary)
     m = model.m[labels]
     on, off = model.on[labels] / m, model.off[labels] / m
+    profile = model.profile
+    smoothing = float(np.median(off)) > Z * errors.off
+    level = abs(float(np.median(off)))
+    unsmoothed = tuple(int(i) for i in np.flatnonzero(np.abs(profile) * level <= Z * errors.off)) if smoothing else ()
     shared = np.ptp(on) <= 2 * Z * errors.on + 1e-15 and np.ptp(off) <= 2 * Z * errors.off + 1e-15
     if model.exceptions or not shared:
-        return Smoothing(None, None, (), k)
-    profile = model.profile
-    smoothing = float(np.mean(off)) > Z * errors.off
-    unsmoothed = tuple(int(i) for i in np.flatnonzero(np.abs(profile) * abs(float(np.mean(off))) <= Z * errors.off)) if smoothing else ()
+        return Smoothing(None, None, unsmoothed, k)
     receiving = np.delete(profile, list(unsmoothed))
     if smoothing and np.any(np.abs(receiving - 1) * float(np.mean(off)) > Z * errors.off + 1e-15):
         return Smoothing(None, None, unsmoothed, k)
