@@ -239,6 +239,6 @@ def _is_proper(report: Any) -> bool:
     import numpy as np
 
     masses = np.delete(report.mass, list(report.padding_classes))
-    proper_mass = bool(np.all(np.abs(masses - 1.0) <= 8 * report.target_error + 2 * report.eps_error))
+    proper_mass = bool(np.all(np.abs(masses - 1.0) <= report.mass_error))
     padding_ok = report.ignore_behaviour in ("ignored", "not accepted", "not probed")
     return report.is_cross_entropy and proper_mass and padding_ok

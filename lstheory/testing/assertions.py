@@ -33,6 +33,7 @@ from lstheory.testing.probes import lse as _lse
 from lstheory.testing.probes import softmax as _softmax
 from lstheory.testing.report import SmoothingReport
 from lstheory.testing.report import fmt as _fmt
+from lstheory.testing.report import fmt_known
 from lstheory.testing.report import labels_text
 from lstheory.testing.report import short as _short
 
@@ -269,7 +270,7 @@ def _check_targets(
         if excess > worst:
             worst, worst_label = excess, y
     masses = report.mass[labels] if labels else np.ones(1)
-    mass_ok = bool(np.all(np.abs(masses - 1.0) <= Z * report.target_error + 2 * report.eps_error + tol))
+    mass_ok = bool(np.all(np.abs(masses - 1.0) <= report.mass_error + tol))
     diagonal = float(np.mean([report.target_row(y)[y] for y in labels])) if labels else p_true
     diagonal_ok = abs(diagonal - p_true) <= report.eps_error + tol * p_true
     if worst_label is None and mass_ok and diagonal_ok:
@@ -293,7 +294,7 @@ def _target_cause(
 ) -> str:
     """Name the likely bug behind a target mismatch (check (a))."""
     k = report.smoothing_classes if report.is_smoothing else report.num_classes
-    atol = Z * report.target_error + 2 * report.eps_error
+    atol = Z * report.target_error + report.eps_error + report.mass_error
 
     def near(actual: float, expected: float) -> bool:
         return _close(actual, expected, atol, max(tol, 1e-9))
@@ -393,7 +394,7 @@ def _target_cause(
             f"loss that smooths again)"
         )
     described = " = ".join(
-        f"eps={_fmt(found[name])} ({name})" for name in (convention, other) if found[name] is not None
+        f"eps={fmt_known(found[name], report.eps_error)} ({name})" for name in (convention, other) if found[name] is not None
     )
     return f"this loss smooths with {described}, not eps={_fmt(eps)} ({convention})"
 

@@ -6,8 +6,11 @@ least-squares slope of ``g`` against ``softmax(z)`` and ``t = m mean(softmax) -
 mean(g)``; the call's value gives ``c``.  Values only, the loss at
 ``z0 +- s e_c`` for every class ``c`` gives ``t_c`` up to a multiple of ``m``
 (``t_c = tau_c + m kappa_c``), and a few random logits then give ``m`` and
-``c`` by least squares.  Each label is fitted twice, from independent probes
-(the two *halves*); their difference measures the fit's error.
+``c`` by least squares; for a loss coarser than float32 (half precision,
+noisy values) all ``K + 2`` unknowns are instead fitted by least squares to
+many random logits, which averages the noise.  Each label is fitted twice,
+from independent probes (the two *halves*); their difference measures the
+fit's error.
 
 Nothing here builds a ``(K, K)`` matrix beyond the labels asked for.
 """
@@ -29,6 +32,11 @@ COARSE_PROBES_PER_HALF = 64
 """The same for a loss coarser than float32 (half precision, noisy): 16 times the probes quarter the error,
 so that eps = 0.1 uniform and 0.09 off_target (K = 10) are still told apart in bfloat16."""
 _RANDOM_VALUE_PROBES = 6  # values only: random logits fixing m and c, per half
+COARSE_VALUE_PROBES = 640
+"""Values only, coarser than float32: ``max(4, COARSE_VALUE_PROBES // K) (K + 2)`` random logits per label
+and half.  At K = 10 (64 per unknown) the normalised diagonal's standard error in bfloat16 is about 8e-4
+(measured), so that eps = 0.1 uniform and 0.09 off_target are told apart; eps averages K labels, so
+fewer per label suffice at larger K."""
 
 
 @dataclass
@@ -96,20 +104,46 @@ def _fit_half_values(adapter: LossAdapter, label: int, rng: np.random.Generator)
     return float(m), tau + m * kappa, float(c)
 
 
+def _fit_half_regression(adapter: LossAdapter, label: int, rng: np.random.Generator, repeats: int):
+    """Values only, noisy: ``L = m lse(z) - t . z + c`` by least squares on ``repeats (K + 2)`` random logits."""
+    k = adapter.num_classes
+    z = random_logits(rng, (repeats * (k + 2), k))
+    labels = np.array([label])
+    values = np.array([adapter.evaluate(row[None, :], labels).value for row in z])
+    design = np.column_stack([lse(z), -z, np.ones(len(z))])
+    solution, *_ = np.linalg.lstsq(design, values, rcond=None)
+    return float(solution[0]), solution[1 : k + 1], float(solution[-1])
+
+
 def fit_labels(
-    adapter: LossAdapter, labels: list[int], rng: np.random.Generator, weight: float, progress=None, probes: int = PROBES_PER_HALF
+    adapter: LossAdapter,
+    labels: list[int],
+    rng: np.random.Generator,
+    weight: float,
+    progress=None,
+    probes: int = PROBES_PER_HALF,
+    coarse: bool = False,
 ) -> LabelFits:
-    """Fit each label of ``labels`` twice; ``weight``: a sample's weight in a batch of ``probes`` samples."""
+    """Fit each label of ``labels`` twice; ``weight``: a sample's weight in a batch of ``probes`` samples.
+
+    ``coarse``: the loss is coarser than float32 (values only: fitted by regression).
+    """
     k = adapter.num_classes
     rows = {}
     failed: dict[int, str] = {}
     nonfinite: set[int] = set()
+    repeats = max(4, COARSE_VALUE_PROBES // k)
+
+    def half(label: int):
+        if adapter.autograd:
+            return _fit_half_autograd(adapter, label, rng, weight, probes)
+        if coarse:
+            return _fit_half_regression(adapter, label, rng, repeats)
+        return _fit_half_values(adapter, label, rng)
+
     for label in labels:
         try:
-            halves = [
-                _fit_half_autograd(adapter, label, rng, weight, probes) if adapter.autograd else _fit_half_values(adapter, label, rng)
-                for _ in range(2)
-            ]
+            halves = [half(label) for _ in range(2)]
         except LossCallError as error:
             failed[label] = str(error)
             if "non-finite" in str(error):
@@ -129,5 +163,6 @@ def fit_labels(
     m1, m2 = stack(first, 0, (n,)), stack(second, 0, (n,))
     t1, t2 = stack(first, 1, (n, k)), stack(second, 1, (n, k))
     c1, c2 = stack(first, 2, (n,)), stack(second, 2, (n,))
+    per_half = probes if adapter.autograd else (repeats if coarse else 1)
     return LabelFits(k, fitted, (m1 + m2) / 2, (t1 + t2) / 2, (c1 + c2) / 2, m1 - m2, t1 - t2, c1 - c2, failed, nonfinite,
-                     probes if adapter.autograd else 1)
+                     per_half)

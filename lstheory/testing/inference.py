@@ -50,7 +50,9 @@ from lstheory.testing.report import SmoothingReport, WeightedSmoothing, labels_t
 from lstheory.testing.summary import (
     Errors,
     constants_dtype,
+    constants_rounding,
     convention_of,
+    loss_arithmetic,
     form_of,
     summarise_smoothing,
     weighted_smoothing,
@@ -132,9 +134,13 @@ def _errors(fits: LabelFits, noise: Noise, sigma_value: float, autograd: bool = 
     off_error = max(float(np.sqrt(np.mean(off**2) * k / max(k - 1, 1))) / 2 if len(rows) else 0.0, floor / k)
     m = max(float(np.sqrt(np.mean(fits.dm**2))) / 2 if len(rows) else 0.0, floor)
     c = max(float(np.sqrt(np.mean(fits.dc**2))) / 2 if len(rows) else 0.0, sigma_value)
+    # eps is read off the normalised diagonal on / m: its own error, to first order d(on) / m - on d(m) / m**2
+    massive = np.abs(fits.m) > Z * m if len(rows) else np.zeros(0, dtype=bool)
+    normalised = (diagonal / fits.m - fits.t[rows, fits.labels] * fits.dm / fits.m**2)[massive] if massive.any() else np.zeros(1)
+    diagonal_error = max(float(np.sqrt(np.mean(normalised**2))) / 2, floor)
     if not autograd:  # t = tau + m kappa with |kappa_c| <= 1: the error of m moves every entry
         on, off_error = max(on, m), max(off_error, m)
-    return Errors(on, off_error, m, c, max(len(rows), 1))
+    return Errors(on, off_error, m, c, max(len(rows), 1), diagonal=diagonal_error)
 
 
 def _padding_rows(fits: LabelFits, errors: Errors) -> set[int]:
@@ -329,10 +335,11 @@ def run_checker(
     progress.stage("batch reduction")
     reduction = detect_reduction(adapter, normal[0], rng, sigma_v, weighted=dense and k <= 256)
     findings.extend(reduction.findings)
-    probes = COARSE_PROBES_PER_HALF if noise.level > PRECISION_LEVELS["float32"] else PROBES_PER_HALF
+    coarse = noise.level > PRECISION_LEVELS["float32"]
+    probes = COARSE_PROBES_PER_HALF if coarse else PROBES_PER_HALF
     weight = reduction.weight(probes) if reduction.kind is not None else 1.0 / probes
     progress.stage("fit", len(labels))
-    fits = fit_labels(adapter, labels, rng, weight, progress.advance, probes)
+    fits = fit_labels(adapter, labels, rng, weight, progress.advance, probes, coarse)
     errors = _errors(fits, noise, sigma_v, adapter.autograd)
     candidates = _padding_rows(fits, errors)
     if candidates >= {int(y) for y in fits.labels} | set(fits.failed):
@@ -433,12 +440,14 @@ def _report(loss_fn, adapter, model, fits, errors, noise, reduction, intended, i
     per_sample_ok = not failing and not any(f.startswith("the loss is nondeterministic") for f in findings)
     smoothing = summarise_smoothing(model, ordinary, errors) if per_sample_ok else summarise_smoothing(model, [], errors)
     constants = constants_dtype(model, ordinary, errors, intended, smoothing.classes) if noise.dtype == "float64" else noise.dtype
-    # The loss's constants (1 - eps + eps/K, eps/K) rounded to its precision move eps by up to half a unit of it.
-    errors.rounding = max(0.0 if constants == "float64" else _level(constants) / 2, noise.level / 2 if noise.noisy else 0.0)
+    # The loss's constants (1 - eps + eps/K, eps/K) rounded to its precision move eps a little; noisy values by half a unit.
+    eps_rounding, errors.mass_rounding = _constants_rounding(model, ordinary, constants, smoothing.classes)
+    errors.arithmetic = loss_arithmetic(noise.dtype, k)
+    errors.rounding = max(eps_rounding, noise.level / 2 if noise.noisy else 0.0)
     if smoothing.eps_off_target is not None:  # recompute with the rounding allowance
         smoothing = summarise_smoothing(model, ordinary, errors)
     masses = model.m[ordinary] if ordinary else np.ones(1)
-    mass_ok = bool(np.all(np.abs(masses - 1.0) <= Z * errors.m + errors.rounding * 2 + 4 * float(np.finfo(np.float64).eps)))
+    mass_ok = bool(np.all(np.abs(masses - 1.0) <= errors.mass))
     target_findings = [
         f"class {labels_text([c for c in smoothing.unsmoothed if c not in padding])} receives no target mass from any "
         f"other label, though it is no padding class (e.g. OpenNMT-py's default ignore_index=-100 zeroes class K-100 "
@@ -456,6 +465,7 @@ def _report(loss_fn, adapter, model, fits, errors, noise, reduction, intended, i
         eps_off_target=smoothing.eps_off_target, eps_uniform=smoothing.eps_uniform, eps=intended,
         convention=convention_of(smoothing, intended, mass_ok, errors), backend=adapter.backend, dtype=noise.dtype,
         precision=noise.level, autograd=adapter.autograd, target_error=max(errors.on, errors.off), eps_error=errors.eps,
+        mass_error=errors.mass,
         reduction=reduction.kind, sample_weights=reduction.sample_weights, ignore_index=ignore_index,
         ignore_behaviour=behaviour, model=model, ignore_detail=detail, weighted_smoothing=weighted,
         findings=tuple(findings + target_findings), notes=tuple(notes), padding_classes=tuple(sorted(padding)),
@@ -464,10 +474,11 @@ def _report(loss_fn, adapter, model, fits, errors, noise, reduction, intended, i
     )
 
 
-def _level(name: str) -> float:
-    from lstheory.testing.adapters import PRECISION_LEVELS
-
-    return PRECISION_LEVELS[name]
+def _constants_rounding(model: TargetModel, ordinary: list[int], constants: str, classes: int) -> tuple[float, float]:
+    if not ordinary or constants == "float64":
+        return 0.0, 0.0
+    y = ordinary[0]
+    return constants_rounding(constants, abs(float(model.on[y])), abs(float(model.off[y])), abs(float(model.m[y])), classes)
 
 
 def findings_block(findings: list[str], padding_detail: str) -> bool:

@@ -13,7 +13,7 @@ of steps ``2**-20``: the steps grow (``2**-15``, ``2**-10``, ``2**-6``, all
 exact on the probe grid) until its values do.
 
 ``level`` names the precision: the coarsest of the dtypes the loss is seen
-to use (its input and output dtypes, results all exact in a half
+to use (its input and output dtypes, results all exact in a half or single
 precision), or coarser when the measured noise is more than that dtype's
 rounding explains (``NOISE_PER_UNIT`` units of its machine epsilon, relative
 to the size of the loss): then the values are "noisy".
@@ -103,11 +103,11 @@ def _fits_bits(value: float, bits: int, name: str) -> bool:
 
 
 def _shown_dtype(adapter: LossAdapter, returned: np.ndarray) -> str:
-    """The coarsest dtype the loss shows: input, output, or a half precision all its results fit."""
+    """The coarsest dtype the loss shows: input, output, or a coarser dtype (half, float32) all its results fit."""
     base = adapter.precision
     if len(np.unique(returned)) <= 2:  # (nearly) constant values show no precision
         return min((n for n, u in PRECISION_LEVELS.items() if u == base), key=len)
-    for name, bits in (("bfloat16", 8), ("float16", 11)):
+    for name, bits in (("bfloat16", 8), ("float16", 11), ("float32", 24)):
         if all(_fits_bits(float(v), bits, name) for v in returned):
             base = max(base, PRECISION_LEVELS[name])
             break

@@ -110,9 +110,10 @@ class SmoothingReport:
         loss whose targets are float32 numbers (e.g. ``.float()`` targets).
     autograd : bool
         Whether the gradient was read through autograd.
-    target_error, eps_error : float
-        Standard error of each target entry, and the error allowed on eps
-        (8 standard errors of the fit plus the rounding of the loss's constants).
+    target_error, eps_error, mass_error : float
+        Standard error of each target entry, and the errors allowed on eps and
+        on each label's mass (8 standard errors of the fit plus the rounding
+        of the loss's constants).
     reduction : str or None
         ``"mean"``, ``"weighted mean"``, ``"sum"`` or ``None`` (inconsistent).
     reduction_detail : str
@@ -156,6 +157,7 @@ class SmoothingReport:
     autograd: bool
     target_error: float
     eps_error: float
+    mass_error: float
     reduction: str | None
     sample_weights: np.ndarray | None
     ignore_index: int | None
@@ -238,6 +240,14 @@ def fmt(value: float) -> str:
     if not math.isfinite(value):
         return str(value)
     return f"{value:.6g}" if 1e-4 <= abs(value) < 1e6 else f"{value:.4e}"
+
+
+def fmt_known(value: float, error: float) -> str:
+    """``value`` to the decimals its ``error`` supports (``fmt`` when the error is below ``1e-6``)."""
+    if not error > 1e-6 or not math.isfinite(float(value)):
+        return fmt(value)
+    decimals = min(6, max(1, math.ceil(-math.log10(error))))
+    return f"{float(value):.{decimals}f}"
 
 
 def short(values, limit: int = 6) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstheory.testing.report import _FORM_WORDS, SmoothingReport, fmt, labels_text, level_name, matching_convention, short
+from lstheory.testing.report import _FORM_WORDS, SmoothingReport, fmt, fmt_known, labels_text, level_name, matching_convention, short
 
 __all__ = ["report_lines"]
 
@@ -56,10 +56,10 @@ def _targets(r: SmoothingReport) -> list[str]:
             f"  target for label y: {fmt(p_true)} on y, {fmt(p_other)} on {over} (unnormalised sum {mass})",
             f"  implied logit gap z_y - z_i: {fmt(r.logit_gap)}",
         ]
-        uniform = "none (off-target mass > (K-1)/K)" if r.eps_uniform is None else fmt(r.eps_uniform)
+        uniform = "none (off-target mass > (K-1)/K)" if r.eps_uniform is None else fmt_known(r.eps_uniform, r.eps_error)
         error = f", each ± {r.eps_error:.1g}" if r.eps_error > 1e-6 else ""
         over_k = "" if not r.unsmoothed_classes else f" over the K'={r.smoothing_classes} smoothed classes"
-        lines.append(f"  eps: {fmt(r.eps_off_target)} (off_target) = {uniform} (uniform){over_k}{error}")
+        lines.append(f"  eps: {fmt_known(r.eps_off_target, r.eps_error)} (off_target) = {uniform} (uniform){over_k}{error}")
         if r.constants_dtype != "float64" and r.dtype == "float64":
             lines.append(
                 f"  its target constants are {r.constants_dtype} numbers (rounded inside a float64 loss): eps is known "
@@ -94,14 +94,14 @@ def _equivalent(r: SmoothingReport) -> str:
     if not r.is_cross_entropy:
         return "nothing lstheory can name (not a cross-entropy against a fixed target)"
     masses = r.mass[[y for y in range(r.num_classes) if y not in r.padding_classes] or [0]]
-    scale = "" if np.allclose(masses, 1.0, atol=8 * r.target_error + r.eps_error + 1e-12) else "a scaled "
+    scale = "" if np.allclose(masses, 1.0, atol=r.mass_error) else "a scaled "
     kl = {"kl_divergence": " in KL form", "cross_entropy_plus_constant": " plus a constant"}.get(r.form, "")
     if r.is_smoothing:
-        text = f"{scale}label-smoothed cross-entropy{kl} with eps={fmt(r.eps_off_target)} (off_target)"
+        text = f"{scale}label-smoothed cross-entropy{kl} with eps={fmt_known(r.eps_off_target, r.eps_error)} (off_target)"
         if r.eps_uniform is not None:
-            text += f" = eps={fmt(r.eps_uniform)} (uniform)"
+            text += f" = eps={fmt_known(r.eps_uniform, r.eps_error)} (uniform)"
             if not scale and not kl and not r.unsmoothed_classes:
-                text += f", i.e. torch.nn.functional.cross_entropy(logits, labels, label_smoothing={fmt(r.eps_uniform)})"
+                text += f", i.e. torch.nn.functional.cross_entropy(logits, labels, label_smoothing={fmt_known(r.eps_uniform, r.eps_error)})"
         return text
     if r.weighted_smoothing is not None:
         w = r.weighted_smoothing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +11,9 @@ from lstheory.closed_form import convert_eps
 from lstheory.testing.model import Z, TargetModel, classify_form, kl_offset
 from lstheory.testing.report import WeightedSmoothing, matching_convention
 
-__all__ = ["Errors", "Smoothing", "summarise_smoothing", "constants_dtype", "form_of", "weighted_smoothing"]
+__all__ = [
+    "Errors", "Smoothing", "summarise_smoothing", "constants_dtype", "constants_rounding", "loss_arithmetic", "form_of", "weighted_smoothing",
+]
 
 
 _ARITHMETIC = 4 * float(np.finfo(np.float64).eps)
@@ -18,7 +21,13 @@ _ARITHMETIC = 4 * float(np.finfo(np.float64).eps)
 
 @dataclass
 class Errors:
-    """Standard errors of the fit: per target entry on and off the label, of ``m`` and ``c``; eps's rounding."""
+    """Standard errors of the fit: per target entry on and off the label, of ``m`` and ``c``; eps's rounding.
+
+    ``rounding`` and ``mass_rounding``: what rounding the loss's constants
+    moves eps and the mass by; ``arithmetic``: what the loss's own sums over
+    ``K`` classes move them by (see :func:`loss_arithmetic`).  Both are the
+    same for every probe of a label, so the halves' difference cannot show them.
+    """
 
     on: float
     off: float
@@ -26,12 +35,21 @@ class Errors:
     c: float
     count: int
     rounding: float = 0.0
+    diagonal: float = 0.0
+    mass_rounding: float = 0.0
+    arithmetic: float = 0.0
 
     @property
     def eps(self) -> float:
-        """Allowed error of eps: ``Z`` standard errors of the mean of ``count`` labels, the constants' rounding,
-        and the float64 rounding of computing eps from them (``1 - p`` and the conversion: a few ulp of 1)."""
-        return Z * max(self.on, self.m) / np.sqrt(max(self.count, 1)) + self.rounding + _ARITHMETIC
+        """Allowed error of eps: ``Z`` standard errors of the mean of ``count`` labels' normalised diagonal
+        ``on / m``, the constants' rounding, and the float64 rounding of computing eps from them (``1 - p``
+        and the conversion: a few ulp of 1)."""
+        return Z * self.diagonal / np.sqrt(max(self.count, 1)) + self.rounding + self.arithmetic + _ARITHMETIC
+
+    @property
+    def mass(self) -> float:
+        """Allowed error of a label's mass ``m``: ``Z`` standard errors, the constants' rounding, arithmetic."""
+        return Z * self.m + max(self.mass_rounding, 2 * self.rounding) + self.arithmetic + _ARITHMETIC
 
 
 @dataclass
@@ -92,6 +110,47 @@ def constants_dtype(model: TargetModel, ordinary: list[int], errors: Errors, int
     expected = [1 - intended + intended / classes, intended / classes, 1 - intended, intended / max(classes - 1, 1)]
     exact = all(float(np.float32(v)) == v for v in expected)
     return "float32" if near and not exact else "float64"
+
+
+def unit_in_last_place(value: float, dtype: str) -> float:
+    """The spacing of ``dtype`` numbers at ``|value|`` (normal range): ``2**floor(log2 |value|)`` times its epsilon."""
+    from lstheory.testing.adapters import PRECISION_LEVELS
+
+    if value == 0 or not np.isfinite(value):
+        return 0.0
+    return float(2.0 ** np.floor(np.log2(abs(value)))) * PRECISION_LEVELS[dtype]
+
+
+def loss_arithmetic(dtype: str, classes: int) -> float:
+    """The relative error of a sum over ``K`` classes the loss computes (its target's sum, its softmax's).
+
+    Pairwise summation (NumPy's, PyTorch's) of ``K`` terms is exact to
+    ``ceil(log2 K)`` units of the accumulating dtype (Higham, "Accuracy and
+    Stability of Numerical Algorithms", 2nd ed., sec. 4.2), plus one unit for
+    the rounding of the result.  Half-precision losses accumulate in float32
+    (PyTorch's, JAX's and Keras' CPU kernels do), so their unit is float32's.
+    """
+    from lstheory.testing.adapters import PRECISION_LEVELS
+
+    unit = min(PRECISION_LEVELS[dtype], PRECISION_LEVELS["float32"])
+    return (1 + math.ceil(math.log2(max(classes, 2)))) * unit
+
+
+def constants_rounding(dtype: str, on: float, off: float, mass: float, classes: int) -> tuple[float, float]:
+    """How far rounding the target's constants to ``dtype`` can move eps (either convention), and the mass.
+
+    eps is read off ``on / m`` with ``m = on + (K' - 1) off``: rounding ``on``
+    by ``d`` moves it by ``d (m - on) / m**2`` (``m`` moves too), each ``off``
+    by ``d`` moves it by ``on d / m**2``.  ``on`` may be a sum of two rounded
+    constants (``1 - eps`` and ``eps / K``): a whole unit; each ``off`` half a
+    unit.  Times ``K' / (K' - 1)`` for the uniform convention.  The mass
+    moves by up to ``ulp(on) + (K' - 1) ulp(off) / 2``.
+    """
+    if dtype == "float64" or mass <= 0:
+        return 0.0, 0.0
+    on_unit, off_half_unit = unit_in_last_place(on, dtype), unit_in_last_place(off, dtype) / 2
+    shift = (on_unit * abs(mass - on) + on * (classes - 1) * off_half_unit) / mass**2
+    return shift * classes / max(classes - 1, 1), on_unit + (classes - 1) * off_half_unit
 
 
 def form_of(model: TargetModel, ordinary: list[int], errors: Errors) -> str:
