@@ -146,7 +146,7 @@ def assert_loss_matches_theory(
         failures.extend(_check_targets(report, eps, convention, classes, rtol or 0.0))
     padding_class = _padding_class(report)
     failures.extend(_check_padding_class(report, padding_class, bool(smooth_padding_class)))
-    if math.isfinite(float(logit_gap(len(classes), eps, convention=convention))) and report.per_sample_cross_entropy:
+    if math.isfinite(float(logit_gap(len(classes), eps, convention=convention))):
         failures.extend(_check_optimum(run, eps, convention, classes, rtol, seed))
         failures.extend(_check_minimisation(run, eps, convention, classes, rtol))
     if report.ignore_detail and report.ignore_detail in report.findings:
@@ -435,7 +435,9 @@ def _check_optimum(run: CheckerRun, eps: float, convention: str, classes: np.nda
     """Check (b): value ``min_loss + offset`` and a vanishing gradient at ``optimal_logits``.
 
     By default the value may deviate by ``Z`` times the measured noise (twice:
-    the loss's and the fit's) plus the rounding of its constants; the gradient
+    the loss's and the fit's; relative to the size of the terms, which at the
+    optimum are smaller than at the random probes it was measured at) plus
+    the rounding of its constants; the gradient
     by ``Z`` times its measured noise plus what rounding the logits to the
     loss's input dtype moves it.  With ``rtol``, by ``rtol`` times the size of
     the terms instead.
@@ -447,7 +449,7 @@ def _check_optimum(run: CheckerRun, eps: float, convention: str, classes: np.nda
     worst_value = worst_grad = None
     for y in _labels_to_check(report, classes):
         z = _representable(adapter, _optimal(k, eps, y, convention, classes))
-        expected = base + float(report.offset[y])
+        expected = base + (float(report.offset[y]) if report.per_sample_cross_entropy else 0.0)
         try:
             result = adapter.evaluate(z[None, :], np.array([y]), grad=True)
         except LossCallError as error:
@@ -455,7 +457,8 @@ def _check_optimum(run: CheckerRun, eps: float, convention: str, classes: np.nda
         scale = abs(expected) + float(np.max(np.abs(z[classes]))) + 1.0
         m = max(1.0, abs(float(report.mass[y])))
         if rtol is None:
-            allowed_value = Z * 2 * run.value_sigma + run.errors.rounding * scale
+            relative_noise = run.value_sigma / max(run.noise.value_scale, 1.0)
+            allowed_value = Z * 2 * relative_noise * scale + run.errors.rounding * scale
             allowed_grad = Z * 2 * max(run.noise.gradient_sigma, run.noise.level / 2) * m + input_unit * scale + run.errors.rounding
         else:
             allowed_value = allowed_grad = rtol * scale
@@ -592,7 +595,11 @@ def _check_minimisation(run: CheckerRun, eps: float, convention: str, classes: n
     gap = float(logit_gap(len(classes), eps, convention=convention))
     relative = max(run.value_sigma / max(run.noise.value_scale, 1.0), run.noise.level / 2)
     if adapter.autograd:
-        allowed = Z * max(run.noise.gradient_sigma, run.noise.level) * (1 + abs(gap)) / q_min
+        # Gradient entries err by unit (|g_i| + q_i), about unit q_i at the optimum: z_i by unit; removing their
+        # mean (the free shift) spreads the label's error unit q_y / K over every class: 1 / (K q_min); and the
+        # logits are rounded relative to their size, (1 + |gap|).
+        unit = max(run.noise.gradient_sigma, run.noise.level)
+        allowed = Z * unit * (1 + abs(gap) + 1 / (len(classes) * q_min))
     else:
         allowed = 8 * (relative / q_min) ** (2 / 3) * (1 + abs(gap))
     allowed = max(allowed, 1e-12) + (rtol or 0.0) * (1 + abs(gap)) + run.errors.rounding / q_min
