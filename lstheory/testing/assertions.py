@@ -261,7 +261,8 @@ def _check_targets(
     k = report.num_classes
     p_true, p_other = (float(v) for v in smoothed_target(len(classes), eps, convention=convention))
     rounding = report.eps_error if report.constants_dtype != "float64" or report.precision > 1e-6 else 0.0
-    atol = Z * report.target_error + rounding + 4 * float(np.finfo(np.float64).eps)  # + normalising t / m in float64
+    # + an approximate cross-entropy's deviation, + normalising t / m in float64
+    atol = Z * report.target_error + rounding + report.approximation + 4 * float(np.finfo(np.float64).eps)
     labels = _checked_labels(report, classes)
     worst, worst_label = 0.0, None
     for y in labels:
@@ -434,10 +435,11 @@ def _labels_to_check(report: SmoothingReport, classes: np.ndarray) -> list[int]:
 def _check_optimum(run: CheckerRun, eps: float, convention: str, classes: np.ndarray, rtol: float | None, seed: int) -> list[str]:
     """Check (b): value ``min_loss + offset`` and a vanishing gradient at ``optimal_logits``.
 
-    By default the value may deviate by ``Z`` times the measured noise (twice:
-    the loss's and the fit's; relative to the size of the terms, which at the
-    optimum are smaller than at the random probes it was measured at) plus
-    the rounding of its constants; the gradient
+    By default the value may deviate by ``Z`` times the measured noise
+    (relative to the size of the terms, which at the optimum are smaller than
+    at the random probes it was measured at), ``Z`` standard errors of the
+    fitted offset where the form has one, plus the rounding of its constants;
+    the gradient
     by ``Z`` times its measured noise plus what rounding the logits to the
     loss's input dtype moves it.  With ``rtol``, by ``rtol`` times the size of
     the terms instead.
@@ -449,7 +451,8 @@ def _check_optimum(run: CheckerRun, eps: float, convention: str, classes: np.nda
     worst_value = worst_grad = None
     for y in _labels_to_check(report, classes):
         z = _representable(adapter, _optimal(k, eps, y, convention, classes))
-        expected = base + (float(report.offset[y]) if report.per_sample_cross_entropy else 0.0)
+        with_offset = report.form in ("kl_divergence", "cross_entropy_plus_constant")
+        expected = base + (float(report.offset[y]) if with_offset else 0.0)
         try:
             result = adapter.evaluate(z[None, :], np.array([y]), grad=True)
         except LossCallError as error:
@@ -458,10 +461,14 @@ def _check_optimum(run: CheckerRun, eps: float, convention: str, classes: np.nda
         m = max(1.0, abs(float(report.mass[y])))
         if rtol is None:
             relative_noise = run.value_sigma / max(run.noise.value_scale, 1.0)
-            allowed_value = Z * 2 * relative_noise * scale + run.errors.rounding * scale
+            offset_error = Z * run.errors.c if with_offset else 0.0
+            allowed_value = Z * relative_noise * scale + offset_error + run.errors.rounding * scale
             allowed_grad = Z * 2 * max(run.noise.gradient_sigma, run.noise.level / 2) * m + input_unit * scale + run.errors.rounding
         else:
             allowed_value = allowed_grad = rtol * scale
+        if run.approximation is not None:  # an approximate cross-entropy: its measured deviation
+            allowed_value += run.approximation.value
+            allowed_grad += run.approximation.gradient
         deviation = abs(result.value - expected)
         if deviation > allowed_value and (worst_value is None or deviation > abs(worst_value[1] - expected)):
             worst_value = (y, result.value, allowed_value, expected)
@@ -602,7 +609,7 @@ def _check_minimisation(run: CheckerRun, eps: float, convention: str, classes: n
         allowed = Z * unit * (1 + abs(gap) + 1 / (len(classes) * q_min))
     else:
         allowed = 8 * (relative / q_min) ** (2 / 3) * (1 + abs(gap))
-    allowed = max(allowed, 1e-12) + (rtol or 0.0) * (1 + abs(gap)) + run.errors.rounding / q_min
+    allowed = max(allowed, 1e-12) + (rtol or 0.0) * (1 + abs(gap)) + (run.errors.rounding + run.errors.approximation) / q_min
     if not adapter.autograd and q_min < math.sqrt(relative):
         return []  # values alone cannot locate a minimiser this far out at this precision
     labels = _labels_to_check(report, classes)

@@ -17,14 +17,18 @@ Nothing here builds a ``(K, K)`` matrix beyond the labels asked for.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from lstheory.testing.adapters import LossAdapter, LossCallError
+from lstheory.testing.model import Z
+from lstheory.testing.noise import Noise
 from lstheory.testing.probes import lse, random_logits, softmax
+from lstheory.testing.summary import Errors
 
-__all__ = ["LabelFits", "fit_labels", "PROBES_PER_HALF"]
+__all__ = ["LabelFits", "fit_labels", "fit_errors", "zero_labels", "PROBES_PER_HALF"]
 
 PROBES_PER_HALF = 4
 """Random logits per label and half (autograd)."""
@@ -166,3 +170,33 @@ def fit_labels(
     per_half = probes if adapter.autograd else (repeats if coarse else 1)
     return LabelFits(k, fitted, (m1 + m2) / 2, (t1 + t2) / 2, (c1 + c2) / 2, m1 - m2, t1 - t2, c1 - c2, failed, nonfinite,
                      per_half)
+
+
+def fit_errors(fits: LabelFits, noise: Noise, sigma_value: float, autograd: bool = True) -> Errors:
+    """Standard errors from the halves' differences (their half), floored by the measured noise."""
+    k = fits.num_classes
+    rows = np.arange(len(fits.labels))
+    diagonal = fits.dt[rows, fits.labels] if len(rows) else np.zeros(1)
+    off = fits.dt.copy()
+    off[rows, fits.labels] = 0.0
+    floor = noise.level / (2 * math.sqrt(2 * fits.probes))  # half a unit, averaged over the fit's probes
+    on = max(float(np.sqrt(np.mean(diagonal**2))) / 2, floor)
+    off_error = max(float(np.sqrt(np.mean(off**2) * k / max(k - 1, 1))) / 2 if len(rows) else 0.0, floor / k)
+    m = max(float(np.sqrt(np.mean(fits.dm**2))) / 2 if len(rows) else 0.0, floor)
+    c = max(float(np.sqrt(np.mean(fits.dc**2))) / 2 if len(rows) else 0.0, sigma_value)
+    # eps is read off the normalised diagonal on / m: its own error, to first order d(on) / m - on d(m) / m**2
+    massive = np.abs(fits.m) > Z * m if len(rows) else np.zeros(0, dtype=bool)
+    normalised = (diagonal / fits.m - fits.t[rows, fits.labels] * fits.dm / fits.m**2)[massive] if massive.any() else np.zeros(1)
+    diagonal_error = max(float(np.sqrt(np.mean(normalised**2))) / 2, floor)
+    if not autograd:  # t = tau + m kappa with |kappa_c| <= 1: the error of m moves every entry
+        on, off_error = max(on, m), max(off_error, m)
+    return Errors(on, off_error, m, c, max(len(rows), 1), diagonal=diagonal_error)
+
+
+def zero_labels(fits: LabelFits, errors: Errors) -> set[int]:
+    """Fitted labels whose loss is identically zero (``m = t = c = 0``), and those non-finite alone."""
+    zero = set(fits.nonfinite)
+    for i, y in enumerate(fits.labels):
+        if abs(fits.m[i]) <= Z * errors.m and np.max(np.abs(fits.t[i])) <= Z * errors.on and abs(fits.c[i]) <= Z * errors.c:
+            zero.add(int(y))
+    return zero

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -43,8 +43,15 @@ import numpy as np
 from lstheory._validation import as_eps, as_num_classes
 from lstheory.testing.adapters import PRECISION_LEVELS, CallOptions, LossAdapter, LossCallError, callable_name
 from lstheory.testing.batching import Reduction, check_batches, check_determinism, detect_reduction, probe_padding
-from lstheory.testing.fit import COARSE_PROBES_PER_HALF, PROBES_PER_HALF, LabelFits, fit_labels
-from lstheory.testing.model import Z, TargetModel, label_kind, structure_from_rows, structured_masses, structured_offsets
+from lstheory.testing.fit import (
+    COARSE_PROBES_PER_HALF,
+    PROBES_PER_HALF,
+    LabelFits,
+    fit_errors,
+    fit_labels,
+    zero_labels,
+)
+from lstheory.testing.model import Z, TargetModel, build_model, label_kind
 from lstheory.testing.noise import Noise, safe_measure_noise
 from lstheory.testing.report import SmoothingReport, WeightedSmoothing, labels_text
 from lstheory.testing.summary import (
@@ -52,12 +59,20 @@ from lstheory.testing.summary import (
     constants_dtype,
     constants_rounding,
     convention_of,
-    loss_arithmetic,
     form_of,
+    loss_arithmetic,
     summarise_smoothing,
     weighted_smoothing,
 )
-from lstheory.testing.validate import sweep_every_label, validate_labels
+from lstheory.testing.validate import (
+    Approximation,
+    LabelDeviation,
+    approximate_cross_entropy,
+    smallest_target,
+    sweep_every_label,
+    validate_labels,
+    validation_findings,
+)
 
 __all__ = ["SmoothingReport", "WeightedSmoothing", "infer_smoothing", "run_checker", "CheckerRun", "MAX_CHECKER_CLASSES"]
 
@@ -92,6 +107,7 @@ class CheckerRun:
     reduction: Reduction
     errors: Errors
     value_sigma: float
+    approximation: Approximation | None = None
 
 
 def check_arguments(num_classes: Any, eps: Any, ignore_index: Any, seed: Any) -> tuple[int, float | None, int | None, int]:
@@ -120,66 +136,6 @@ def check_arguments(num_classes: Any, eps: Any, ignore_index: Any, seed: Any) ->
     if int(seed) < 0:
         raise ValueError(f"seed must be a non-negative integer (it seeds numpy.random.default_rng); got {int(seed)}")
     return k, intended, ignore_index, int(seed)
-
-
-def _errors(fits: LabelFits, noise: Noise, sigma_value: float, autograd: bool = True) -> Errors:
-    """Standard errors from the halves' differences (their half), floored by the measured noise."""
-    k = fits.num_classes
-    rows = np.arange(len(fits.labels))
-    diagonal = fits.dt[rows, fits.labels] if len(rows) else np.zeros(1)
-    off = fits.dt.copy()
-    off[rows, fits.labels] = 0.0
-    floor = noise.level / (2 * math.sqrt(2 * fits.probes))  # half a unit, averaged over the fit's probes
-    on = max(float(np.sqrt(np.mean(diagonal**2))) / 2, floor)
-    off_error = max(float(np.sqrt(np.mean(off**2) * k / max(k - 1, 1))) / 2 if len(rows) else 0.0, floor / k)
-    m = max(float(np.sqrt(np.mean(fits.dm**2))) / 2 if len(rows) else 0.0, floor)
-    c = max(float(np.sqrt(np.mean(fits.dc**2))) / 2 if len(rows) else 0.0, sigma_value)
-    # eps is read off the normalised diagonal on / m: its own error, to first order d(on) / m - on d(m) / m**2
-    massive = np.abs(fits.m) > Z * m if len(rows) else np.zeros(0, dtype=bool)
-    normalised = (diagonal / fits.m - fits.t[rows, fits.labels] * fits.dm / fits.m**2)[massive] if massive.any() else np.zeros(1)
-    diagonal_error = max(float(np.sqrt(np.mean(normalised**2))) / 2, floor)
-    if not autograd:  # t = tau + m kappa with |kappa_c| <= 1: the error of m moves every entry
-        on, off_error = max(on, m), max(off_error, m)
-    return Errors(on, off_error, m, c, max(len(rows), 1), diagonal=diagonal_error)
-
-
-def _padding_rows(fits: LabelFits, errors: Errors) -> set[int]:
-    """Fitted labels whose loss is identically zero (``m = t = c = 0``), and those non-finite alone."""
-    zero = set(fits.nonfinite)
-    for i, y in enumerate(fits.labels):
-        if abs(fits.m[i]) <= Z * errors.m and np.max(np.abs(fits.t[i])) <= Z * errors.on and abs(fits.c[i]) <= Z * errors.c:
-            zero.add(int(y))
-    return zero
-
-
-def _build_model(fits: LabelFits, k: int, dense: bool, errors: Errors, padding: set[int]) -> TargetModel:
-    """Every label's row: densely when all were fitted, else the structured form (shared by unfitted labels)."""
-    keep = [i for i, y in enumerate(fits.labels) if int(y) not in padding]
-    labels, rows = fits.labels[keep], fits.t[keep]
-    entry_error = np.full(len(keep), errors.off)
-    if len(keep):
-        on, off, profile, misfits = structure_from_rows(k, labels, rows, entry_error)
-    else:
-        on, off, profile, misfits = np.zeros(0), np.zeros(0), np.ones(k), []
-    on_all = np.full(k, float(np.median(on)) if len(on) else 0.0)
-    off_all = np.full(k, float(np.median(off)) if len(off) else 0.0)
-    on_all[labels], off_all[labels] = on, off
-    every = np.arange(k)
-    # Unfitted labels: m = sum(t) (shift invariance) and c in the fitted labels' form (0, KL, ...).
-    m_all = structured_masses(on_all, off_all, profile, every) if len(keep) else np.zeros(k)
-    c_allowed = Z * (errors.c + k * errors.off * (1 + abs(math.log(max(float(np.median(np.abs(off_all))), 1e-300)))))
-    c_all = structured_offsets(on_all, off_all, profile, every, labels, fits.c[keep], c_allowed) if len(keep) else np.zeros(k)
-    m_all[fits.labels], c_all[fits.labels] = fits.m, fits.c
-    for y in padding:
-        m_all[y] = c_all[y] = on_all[y] = off_all[y] = 0.0
-    model = TargetModel(k, m_all, c_all, on_all, off_all, profile, padding=set(padding))
-    if dense:
-        matrix = np.zeros((k, k))
-        matrix[fits.labels] = fits.t
-        model.dense = matrix
-    else:
-        model.exceptions = {int(labels[i]): rows[i] for i in misfits}
-    return model
 
 
 def _kind_findings(fits: LabelFits, errors: Errors, padding: set[int], shift_error: float) -> tuple[list[str], set[int]]:
@@ -218,33 +174,6 @@ def _kind_findings(fits: LabelFits, errors: Errors, padding: set[int], shift_err
     return findings, bad
 
 
-def _validation_findings(deviations, total: int, tolerance: float) -> tuple[list[str], set[int], float]:
-    failing = [d for d in deviations if max(d.value_ratio, d.gradient_ratio) > 1]
-    worst = max((max(d.value_ratio, d.gradient_ratio) for d in deviations), default=0.0)
-    if not failing:
-        return [], set(), worst
-    labels = sorted(d.label for d in failing)
-    errors = [d.detail for d in failing if d.detail]
-    if errors:
-        return [f"the loss failed at fresh logits for labels {labels_text(labels)}: {errors[0]}"], set(labels), worst
-    what = "value" if any(d.value_ratio > 1 for d in failing) else "gradient"
-    ratio = max(max(d.value_ratio, d.gradient_ratio) for d in failing)
-    text = (
-        f"at fresh random logits its {what} differs from the cross-entropy against its fitted target by up to "
-        f"{ratio:.3g} times the allowed error (relative {ratio * tolerance:.2e}; allowed: {Z:g} standard "
-        f"deviations of its measured rounding noise)"
-    )
-    if len(labels) < max(2, len(deviations) // 2):
-        return [
-            f"labels {labels_text(labels)} ({len(labels)} of {total}) are no cross-entropy: {text}; the other labels "
-            f"fit one: the loss treats these labels differently"
-        ], set(labels), worst
-    return [
-        f"not a cross-entropy against a fixed target: {text}; e.g. a focal loss, a margin, a clipped or "
-        f"temperature-scaled softmax"
-    ], set(labels), worst
-
-
 def _detached_finding(adapter: LossAdapter, labels: list[int], rng: np.random.Generator, sigma: float) -> str | None:
     """When the gradient fits but the values do not: are the values alone a cross-entropy (a detached term)?"""
     if not adapter.autograd or adapter.num_classes > DENSE_LIMIT[False]:
@@ -254,8 +183,8 @@ def _detached_finding(adapter: LossAdapter, labels: list[int], rng: np.random.Ge
                               adapter.ignore_index)
     try:
         fits = fit_labels(values_only, labels[:2], rng, 1.0)
-        errors = _errors(fits, Noise(sigma, 1.0, 0.0, 0.0, "float64", False, 0.0), sigma, False)
-        model = _build_model(fits, adapter.num_classes, True, errors, set())
+        errors = fit_errors(fits, Noise(sigma, 1.0, 0.0, 0.0, "float64", False, 0.0), sigma, False)
+        model = build_model(fits, adapter.num_classes, True, errors, set())
         deviations = validate_labels(values_only, model, fits.labels, rng, sigma, 2.0, 1.0, 0.5)
     except LossCallError:
         return None
@@ -303,6 +232,37 @@ def _regime_labels(k: int, autograd: bool, excluded: set[int], rng: np.random.Ge
     return False, [y for y in pool if y not in excluded][: SAMPLED_LABELS[autograd]]
 
 
+@dataclass
+class _State:
+    """What the stages have found so far; each stage reads it and adds to it."""
+
+    adapter: LossAdapter
+    rng: np.random.Generator
+    excluded: set[int]
+    progress: Any
+    noise: Noise | None = None
+    normal: list[int] = field(default_factory=list)
+    sigma_v: float = 0.0
+    sigma_g: float = 0.0
+    findings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    reduction: Reduction | None = None
+    dense: bool = True
+    fits: LabelFits | None = None
+    errors: Errors | None = None
+    zero: set[int] = field(default_factory=set)
+    model: TargetModel | None = None
+    non_ce: set[int] = field(default_factory=set)
+    failing: set[int] = field(default_factory=set)
+    residual: float = 0.0
+    tolerance: float = 0.0
+    coverage: str = ""
+    approximation: Approximation | None = None
+    padding: set[int] = field(default_factory=set)
+    behaviour: str = "not probed"
+    detail: str = ""
+
+
 def run_checker(
     loss_fn: Callable[..., Any],
     num_classes: Any,
@@ -319,85 +279,153 @@ def run_checker(
     progress.stage("adapter")
     adapter = LossAdapter.detect(loss_fn, k, options)
     adapter.ignore_index = ignore_index
-    rng = np.random.default_rng(seed)
     excluded = {ignore_index} if ignore_index is not None and 0 <= ignore_index < k else set()
-    progress.stage("noise")
-    noise, normal = safe_measure_noise(adapter, excluded, rng)
+    state = _State(adapter, np.random.default_rng(seed), excluded, progress)
+    _stage_noise(state)
+    labels = _stage_reduction(state)
+    _stage_fit(state, labels)
+    _stage_validate(state)
+    _stage_sweep(state)
+    _stage_padding(state, ignore_index)
+    report = _report(loss_fn, state, intended, ignore_index)
+    return CheckerRun(report, adapter, state.noise, state.reduction, state.errors, state.sigma_v, state.approximation)
+
+
+def _stage_noise(state: _State) -> None:
+    """Noise: the loss's rounding, measured; then whether it is deterministic at all."""
+    state.progress.stage("noise")
+    adapter = state.adapter
+    noise, normal = safe_measure_noise(adapter, state.excluded, state.rng)
     if noise is None:
         raise LossCallError(f"loss_fn raised or returned a non-finite value for every label tried: {normal}")
-    sigma_v = max(noise.value_sigma, noise.level / 2 * noise.value_scale)
-    sigma_g = max(noise.gradient_sigma, noise.level / 2)
-    findings: list[str] = []
-    determinism = check_determinism(adapter, normal, rng, PRECISION_LEVELS[noise.dtype])
+    state.noise, state.normal = noise, normal
+    state.sigma_v = max(noise.value_sigma, noise.level / 2 * noise.value_scale)
+    state.sigma_g = max(noise.gradient_sigma, noise.level / 2)
+    determinism = check_determinism(adapter, normal, state.rng, PRECISION_LEVELS[noise.dtype])
     if determinism:
-        findings.append(determinism)
-    dense, labels = _regime_labels(k, adapter.autograd, excluded, rng)
-    progress.stage("batch reduction")
-    reduction = detect_reduction(adapter, normal[0], rng, sigma_v, weighted=dense and k <= 256)
-    findings.extend(reduction.findings)
+        state.findings.append(determinism)
+
+
+def _stage_reduction(state: _State) -> list[int]:
+    """Batch reduction, and which labels the fit takes (all, or a sample at large K)."""
+    k = state.adapter.num_classes
+    state.dense, labels = _regime_labels(k, state.adapter.autograd, state.excluded, state.rng)
+    state.progress.stage("batch reduction")
+    state.reduction = detect_reduction(state.adapter, state.normal[0], state.rng, state.sigma_v, weighted=state.dense and k <= 256)
+    state.findings.extend(state.reduction.findings)
+    return labels
+
+
+def _stage_fit(state: _State, labels: list[int]) -> None:
+    """Fit: each label's m, t, c twice; their errors; zero-loss labels; the model; what each m says."""
+    adapter, noise, reduction = state.adapter, state.noise, state.reduction
+    k = adapter.num_classes
     coarse = noise.level > PRECISION_LEVELS["float32"]
     probes = COARSE_PROBES_PER_HALF if coarse else PROBES_PER_HALF
     weight = reduction.weight(probes) if reduction.kind is not None else 1.0 / probes
-    progress.stage("fit", len(labels))
-    fits = fit_labels(adapter, labels, rng, weight, progress.advance, probes, coarse)
-    errors = _errors(fits, noise, sigma_v, adapter.autograd)
-    candidates = _padding_rows(fits, errors)
-    if candidates >= {int(y) for y in fits.labels} | set(fits.failed):
-        candidates = set()  # every label zero: a constant loss, not padding (the kind stage names it)
-    model = _build_model(fits, k, dense, errors, candidates)
-    kind_findings, non_ce = _kind_findings(fits, errors, candidates, sigma_g * math.sqrt(k) * (1 if adapter.autograd else 0) + errors.on)
-    findings.extend(kind_findings)
-    findings.extend(f"label {y}: {reason}" for y, reason in fits.failed.items() if y not in fits.nonfinite)
-    progress.stage("validate")
-    validated = [y for y in fits.labels if int(y) not in candidates]
-    if not dense:
-        validated += [int(y) for y in rng.choice(k, size=min(k, GRADIENT_SAMPLE), replace=False)
-                      if int(y) not in excluded and int(y) not in candidates and int(y) not in fits.labels]
+    state.progress.stage("fit", len(labels))
+    fits = fit_labels(adapter, labels, state.rng, weight, state.progress.advance, probes, coarse)
+    errors = fit_errors(fits, noise, state.sigma_v, adapter.autograd)
+    zero = zero_labels(fits, errors)
+    if zero >= {int(y) for y in fits.labels} | set(fits.failed):
+        zero = set()  # every label zero: a constant loss, not padding (the kind stage names it)
+    state.fits, state.errors, state.zero = fits, errors, zero
+    state.model = build_model(fits, k, state.dense, errors, zero)
+    shift_error = state.sigma_g * math.sqrt(k) * (1 if adapter.autograd else 0) + errors.on
+    kind_findings, state.non_ce = _kind_findings(fits, errors, zero, shift_error)
+    state.findings.extend(kind_findings)
+    state.findings.extend(f"label {y}: {reason}" for y, reason in fits.failed.items() if y not in fits.nonfinite)
+
+
+def _stage_validate(state: _State) -> None:
+    """Validate: the model must predict the loss at fresh logits (else: approximate, or no cross-entropy)."""
+    state.progress.stage("validate")
+    adapter, fits, model, reduction = state.adapter, state.fits, state.model, state.reduction
+    k = adapter.num_classes
+    validated = [int(y) for y in fits.labels if int(y) not in state.zero]
+    if not state.dense:
+        skip = state.excluded | state.zero | {int(y) for y in fits.labels}
+        validated += [int(y) for y in state.rng.choice(k, size=min(k, GRADIENT_SAMPLE), replace=False) if int(y) not in skip]
     factor = 2.0
-    deviations = validate_labels(adapter, model, validated, rng, sigma_v, factor, sigma_g, reduction.weight(2) if reduction.kind else 0.5)
-    tolerance = Z * sigma_v * factor / noise.value_scale
-    validation, failing, worst = _validation_findings(deviations, len(validated), tolerance)
+    weight = reduction.weight(2) if reduction.kind else 0.5
+    deviations = validate_labels(adapter, model, validated, state.rng, state.sigma_v, factor, state.sigma_g, weight)
+    state.tolerance = Z * state.sigma_v * factor / state.noise.value_scale
+    floor = Z * (state.sigma_g if adapter.autograd else state.sigma_v)  # rounding: above it, an entry is no zero
+    state.approximation = approximate_cross_entropy(deviations, model, adapter.autograd, state.noise.value_scale, floor)
+    if state.approximation is not None:
+        state.notes.append(state.approximation.describe(adapter.autograd))
+        state.errors.approximation = state.approximation.gradient
+        deviations = [d for d in deviations if d.ratio <= 1]
+    size = _deviation_size(deviations, model, adapter.autograd, floor)
+    validation, state.failing, worst = validation_findings(deviations, len(validated), state.tolerance, size)
+    state.residual = worst * state.tolerance
     detached = None
     if validation and all(d.gradient_ratio <= 1 for d in deviations):
-        detached = _detached_finding(adapter, [int(y) for y in fits.labels[:2]], rng, sigma_v)
-    findings.extend([detached] if detached else validation)
-    coverage = _coverage(adapter, dense, fits, validated)
-    if not dense and reduction.kind is not None:
-        sweep_labels = np.array([y for y in range(k) if y not in excluded and y not in candidates])
-        batch = int(max(8, min(256, _SWEEP_LOGITS // k)))
-        sweep_adapter = adapter.with_input_dtype("float32") if _accepts_float32(adapter) else adapter
-        sweep_sigma = _sweep_sigma(sweep_adapter, noise, sigma_v, normal, rng)
-        progress.stage("every label", len(sweep_labels))
-        sweep = sweep_every_label(sweep_adapter, model, reduction, sweep_labels, rng, 2 * sweep_sigma, batch, progress.advance)
-        candidates |= set(sweep.nonfinite)
-        broken = [y for y in sweep.flagged if y not in candidates]
-        if broken:
-            findings.append(
-                f"labels {labels_text(broken)} ({len(broken)} of {k}): their loss at the sweep's logits differs from "
-                f"the model fitted on {len(fits.labels)} sampled labels by more than its rounding allows: the loss "
-                f"treats these labels differently" + ("; " + sweep.failures[-1] if sweep.failures else "")
-            )
-            failing |= set(broken)
-        coverage += (
-            f"; every label's value checked once at fresh logits, in batches of {batch} ({sweep.dtype}): a single "
-            f"label deviating by more than {sweep.threshold:.1e} would be found"
+        detached = _detached_finding(adapter, [int(y) for y in fits.labels[:2]], state.rng, state.sigma_v)
+    state.findings.extend([detached] if detached else validation)
+    state.coverage = _coverage(adapter, state.dense, fits, validated)
+
+
+def _deviation_size(deviations: list[LabelDeviation], model: TargetModel, autograd: bool, floor: float) -> str:
+    """Why a deviation of most labels is no approximation: its size against the smallest target entry."""
+    if not deviations or any(d.detail for d in deviations):
+        return ""
+    what = "gradient entries" if autograd else "values"
+    largest = max(d.gradient_error if autograd else d.value_error for d in deviations)
+    smallest = smallest_target(model, [d.label for d in deviations], floor)
+    return (
+        f"; its {what} deviate by up to {largest:.2g}, not less than half its smallest target entry ({smallest:.3g}), "
+        f"so it is no approximate cross-entropy either"
+    )
+
+
+def _stage_sweep(state: _State) -> None:
+    """At large K: every label's value once, in batches (see :func:`~lstheory.testing.validate.sweep_every_label`)."""
+    adapter, reduction, fits = state.adapter, state.reduction, state.fits
+    k = adapter.num_classes
+    if state.dense or reduction.kind is None:
+        return
+    sweep_labels = np.array([y for y in range(k) if y not in state.excluded and y not in state.zero])
+    batch = int(max(8, min(256, _SWEEP_LOGITS // k)))
+    sweep_adapter = adapter.with_input_dtype("float32") if _accepts_float32(adapter) else adapter
+    sweep_sigma = _sweep_sigma(sweep_adapter, state.noise, state.sigma_v, state.normal, state.rng)
+    deviation = state.approximation.value if state.approximation is not None else 0.0
+    state.progress.stage("every label", len(sweep_labels))
+    sweep = sweep_every_label(
+        sweep_adapter, state.model, reduction, sweep_labels, state.rng, 2 * sweep_sigma, batch, state.progress.advance,
+        deviation,
+    )
+    state.zero |= set(sweep.nonfinite)
+    broken = [y for y in sweep.flagged if y not in state.zero]
+    if broken:
+        state.findings.append(
+            f"labels {labels_text(broken)} ({len(broken)} of {k}): their loss at the sweep's logits differs from "
+            f"the model fitted on {len(fits.labels)} sampled labels by more than its rounding allows: the loss "
+            f"treats these labels differently" + ("; " + sweep.failures[-1] if sweep.failures else "")
         )
-    progress.stage("padding")
-    behaviour, detail, pad_findings, notes, padding = _probe_all_padding(
-        adapter, reduction, ignore_index, candidates, normal, rng, sigma_v
+        state.failing |= set(broken)
+    state.coverage += (
+        f"; every label's value checked once at fresh logits, in batches of {batch} ({sweep.dtype}): a single "
+        f"label deviating by more than {sweep.threshold:.1e} would be found"
     )
-    findings.extend(pad_findings)
+
+
+def _stage_padding(state: _State, ignore_index: int | None) -> None:
+    """Padding: the declared padding label, zero-loss labels; then random batches against the reduction."""
+    state.progress.stage("padding")
+    adapter, reduction = state.adapter, state.reduction
+    behaviour, detail, findings, notes, padding = _probe_all_padding(
+        adapter, reduction, ignore_index, state.zero, state.normal, state.rng, state.sigma_v
+    )
+    state.behaviour, state.detail, state.padding = behaviour, detail, padding
+    state.findings.extend(findings)
+    state.notes.extend(notes)
     if reduction.kind is not None:
-        check_batches(adapter, reduction, normal, rng, sigma_v)
-        findings.extend(f for f in reduction.findings if f not in findings)
-    model.padding = padding | (candidates & padding)
+        check_batches(adapter, reduction, state.normal, state.rng, state.sigma_v)
+        state.findings.extend(f for f in reduction.findings if f not in state.findings)
+    state.model.padding = set(padding)
     for y in padding:
-        model.m[y] = model.c[y] = model.on[y] = model.off[y] = 0.0
-    report = _report(
-        loss_fn, adapter, model, fits, errors, noise, reduction, intended, ignore_index, findings, notes,
-        padding, failing | non_ce, worst * tolerance, tolerance, behaviour, detail, coverage, dense,
-    )
-    return CheckerRun(report, adapter, noise, reduction, errors, sigma_v)
+        state.model.m[y] = state.model.c[y] = state.model.on[y] = state.model.off[y] = 0.0
 
 
 def _accepts_float32(adapter: LossAdapter) -> bool:
@@ -419,26 +447,15 @@ def _sweep_sigma(sweep_adapter: LossAdapter, noise: Noise, sigma_v: float, norma
     return max(measured.value_sigma, measured.level / 2 * measured.value_scale, sigma_v)
 
 
-def _coverage(adapter: LossAdapter, dense: bool, fits: LabelFits, validated: list[int]) -> str:
-    source = "gradients" if adapter.autograd else "values"
-    checked = "values and gradients" if adapter.autograd else "values"
-    if dense:
-        return (
-            f"all {len(fits.labels)} labels fitted (targets from {source}, twice independently) and validated at fresh "
-            f"logits ({checked})"
-        )
-    return (
-        f"{len(fits.labels)} sampled labels fitted (targets from {source}, twice independently); {len(validated)} "
-        f"labels validated at fresh logits ({checked})"
+def _summarise(state: _State, intended: float | None) -> tuple[list[int], bool, Any, str, bool]:
+    """Report stage, part 1: the ordinary labels, whether each sample is a cross-entropy, eps, constants, mass."""
+    model, errors, noise, fits = state.model, state.errors, state.noise, state.fits
+    k = model.num_classes
+    ordinary = [int(y) for y in fits.labels if int(y) not in state.padding and int(y) not in state.failing | state.non_ce]
+    per_sample_ok = not (state.failing | state.non_ce) and not any(
+        f.startswith("the loss is nondeterministic") for f in state.findings
     )
-
-
-def _report(loss_fn, adapter, model, fits, errors, noise, reduction, intended, ignore_index, findings, notes,
-            padding, failing, residual, tolerance, behaviour, detail, coverage, dense) -> SmoothingReport:
-    k = adapter.num_classes
-    ordinary = [int(y) for y in fits.labels if int(y) not in padding and int(y) not in failing]
-    per_sample_ok = not failing and not any(f.startswith("the loss is nondeterministic") for f in findings)
-    smoothing = summarise_smoothing(model, ordinary, errors) if per_sample_ok else summarise_smoothing(model, [], errors)
+    smoothing = summarise_smoothing(model, ordinary if per_sample_ok else [], errors)
     constants = constants_dtype(model, ordinary, errors, intended, smoothing.classes) if noise.dtype == "float64" else noise.dtype
     # The loss's constants (1 - eps + eps/K, eps/K) rounded to its precision move eps a little; noisy values by half a unit.
     eps_rounding, errors.mass_rounding = _constants_rounding(model, ordinary, constants, smoothing.classes)
@@ -448,29 +465,36 @@ def _report(loss_fn, adapter, model, fits, errors, noise, reduction, intended, i
         smoothing = summarise_smoothing(model, ordinary, errors)
     masses = model.m[ordinary] if ordinary else np.ones(1)
     mass_ok = bool(np.all(np.abs(masses - 1.0) <= errors.mass))
+    return ordinary, per_sample_ok, smoothing, constants, mass_ok
+
+
+def _report(loss_fn: Callable[..., Any], state: _State, intended: float | None, ignore_index: int | None) -> SmoothingReport:
+    """Report stage: the findings and the fitted model as a :class:`SmoothingReport`."""
+    adapter, model, errors, reduction, padding = state.adapter, state.model, state.errors, state.reduction, state.padding
+    ordinary, per_sample_ok, smoothing, constants, mass_ok = _summarise(state, intended)
+    unsmoothed = [c for c in smoothing.unsmoothed if c not in padding]
     target_findings = [
-        f"class {labels_text([c for c in smoothing.unsmoothed if c not in padding])} receives no target mass from any "
-        f"other label, though it is no padding class (e.g. OpenNMT-py's default ignore_index=-100 zeroes class K-100 "
-        f"of its smoothed target)"
-    ] if any(c not in padding for c in smoothing.unsmoothed) else []
+        f"class {labels_text(unsmoothed)} receives no target mass from any other label, though it is no padding "
+        f"class (e.g. OpenNMT-py's default ignore_index=-100 zeroes class K-100 of its smoothed target)"
+    ] if unsmoothed else []
     weighted = None
-    if per_sample_ok and smoothing.eps_off_target is None and dense and not padding:
+    if per_sample_ok and smoothing.eps_off_target is None and state.dense and not padding:
         weighted = weighted_smoothing(model.dense / model.m[:, None], Z * errors.off + errors.rounding)
     form = form_of(model, ordinary, errors) if per_sample_ok else "not_cross_entropy"
-    is_ce = per_sample_ok and reduction.kind is not None and not findings_block(findings, detail)
+    is_ce = per_sample_ok and reduction.kind is not None and not findings_block(state.findings, state.detail)
     return SmoothingReport(
-        name=callable_name(loss_fn), num_classes=k, mass=model.m.copy(), offset=model.c.copy(),
-        form=form if is_ce or per_sample_ok else "not_cross_entropy", is_cross_entropy=is_ce,
-        per_sample_cross_entropy=per_sample_ok, residual=residual, tolerance=tolerance,
-        eps_off_target=smoothing.eps_off_target, eps_uniform=smoothing.eps_uniform, eps=intended,
-        convention=convention_of(smoothing, intended, mass_ok, errors), backend=adapter.backend, dtype=noise.dtype,
-        precision=noise.level, autograd=adapter.autograd, target_error=max(errors.on, errors.off), eps_error=errors.eps,
-        mass_error=errors.mass,
-        reduction=reduction.kind, sample_weights=reduction.sample_weights, ignore_index=ignore_index,
-        ignore_behaviour=behaviour, model=model, ignore_detail=detail, weighted_smoothing=weighted,
-        findings=tuple(findings + target_findings), notes=tuple(notes), padding_classes=tuple(sorted(padding)),
-        unsmoothed_classes=smoothing.unsmoothed, smoothing_classes=smoothing.classes, constants_dtype=constants,
-        reduction_detail=reduction.describe(), coverage=coverage, options=adapter.options,
+        name=callable_name(loss_fn), num_classes=adapter.num_classes, mass=model.m.copy(), offset=model.c.copy(),
+        form=form, is_cross_entropy=is_ce, per_sample_cross_entropy=per_sample_ok, residual=state.residual,
+        tolerance=state.tolerance, eps_off_target=smoothing.eps_off_target, eps_uniform=smoothing.eps_uniform,
+        eps=intended, convention=convention_of(smoothing, intended, mass_ok, errors), backend=adapter.backend,
+        dtype=state.noise.dtype, precision=state.noise.level, autograd=adapter.autograd,
+        target_error=max(errors.on, errors.off), eps_error=errors.eps, mass_error=errors.mass,
+        approximation=errors.approximation, reduction=reduction.kind, sample_weights=reduction.sample_weights,
+        ignore_index=ignore_index, ignore_behaviour=state.behaviour, model=model, ignore_detail=state.detail,
+        weighted_smoothing=weighted, findings=tuple(state.findings + target_findings), notes=tuple(state.notes),
+        padding_classes=tuple(sorted(padding)), unsmoothed_classes=smoothing.unsmoothed,
+        smoothing_classes=smoothing.classes, constants_dtype=constants, reduction_detail=reduction.describe(),
+        coverage=state.coverage, options=adapter.options,
     )
 
 
@@ -484,6 +508,20 @@ def _constants_rounding(model: TargetModel, ordinary: list[int], constants: str,
 def findings_block(findings: list[str], padding_detail: str) -> bool:
     """Whether any finding (other than the padding probe's) makes the loss no cross-entropy."""
     return any(f != padding_detail for f in findings)
+
+
+def _coverage(adapter: LossAdapter, dense: bool, fits: LabelFits, validated: list[int]) -> str:
+    source = "gradients" if adapter.autograd else "values"
+    checked = "values and gradients" if adapter.autograd else "values"
+    if dense:
+        return (
+            f"all {len(fits.labels)} labels fitted (targets from {source}, twice independently) and validated at fresh "
+            f"logits ({checked})"
+        )
+    return (
+        f"{len(fits.labels)} sampled labels fitted (targets from {source}, twice independently); {len(validated)} "
+        f"labels validated at fresh logits ({checked})"
+    )
 
 
 def infer_smoothing(

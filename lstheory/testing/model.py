@@ -19,14 +19,20 @@ say about it being a cross-entropy at all (:func:`label_kind`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lstheory.testing.probes import lse, softmax
 
+if TYPE_CHECKING:
+    from lstheory.testing.fit import LabelFits
+    from lstheory.testing.summary import Errors
+
 __all__ = [
-    "TargetModel", "structure_from_rows", "structured_masses", "structured_offsets", "label_kind", "classify_form",
+    "TargetModel", "build_model", "structure_from_rows", "structured_masses", "structured_offsets", "label_kind", "classify_form",
     "kl_offset", "Z",
 ]
 
@@ -89,7 +95,11 @@ def label_kind(m: float, t_sum: float, m_error: float, shift_error: float = 0.0,
     (``m != sum(t)``: shifting every logit changes the loss), or
     ``"cross_entropy"``.  ``shift_error``: the standard error of ``m - sum(t)``
     itself (the rounding of the gradient's sum, about ``sqrt(K)`` entries' noise).
+    When ``m``'s error cannot tell 0 from 1, nothing is said (``"cross_entropy"``):
+    such a label's fit is unstable, and validation shows the loss is no cross-entropy.
     """
+    if Z * m_error >= 0.5:
+        return "cross_entropy"  # the fit cannot tell m = 0 from m = 1: nothing to say here (validation judges)
     if abs(m) <= Z * m_error:
         return "constant" if t_constant else "linear"
     if m < 0:
@@ -199,3 +209,37 @@ def structure_from_rows(
     predicted[np.arange(len(labels)), labels] = on
     misfit = np.abs(rows - predicted) > Z * entry_error[:, None] + 1e-300
     return on, off, profile, [int(i) for i in np.flatnonzero(misfit.any(axis=1))]
+
+
+def build_model(fits: LabelFits, k: int, dense: bool, errors: Errors, padding: set[int]) -> TargetModel:
+    """Every label's row: densely when all were fitted, else the structured form (shared by unfitted labels).
+
+    Unfitted labels get ``m = sum(t)`` (:func:`structured_masses`) and ``c`` in
+    the fitted labels' form (:func:`structured_offsets`); ``padding`` labels zero.
+    """
+    keep = [i for i, y in enumerate(fits.labels) if int(y) not in padding]
+    labels, rows = fits.labels[keep], fits.t[keep]
+    entry_error = np.full(len(keep), errors.off)
+    if len(keep):
+        on, off, profile, misfits = structure_from_rows(k, labels, rows, entry_error)
+    else:
+        on, off, profile, misfits = np.zeros(0), np.zeros(0), np.ones(k), []
+    on_all = np.full(k, float(np.median(on)) if len(on) else 0.0)
+    off_all = np.full(k, float(np.median(off)) if len(off) else 0.0)
+    on_all[labels], off_all[labels] = on, off
+    every = np.arange(k)
+    # Unfitted labels: m = sum(t) (shift invariance) and c in the fitted labels' form (0, KL, ...).
+    m_all = structured_masses(on_all, off_all, profile, every) if len(keep) else np.zeros(k)
+    c_allowed = Z * (errors.c + k * errors.off * (1 + abs(math.log(max(float(np.median(np.abs(off_all))), 1e-300)))))
+    c_all = structured_offsets(on_all, off_all, profile, every, labels, fits.c[keep], c_allowed) if len(keep) else np.zeros(k)
+    m_all[fits.labels], c_all[fits.labels] = fits.m, fits.c
+    for y in padding:
+        m_all[y] = c_all[y] = on_all[y] = off_all[y] = 0.0
+    model = TargetModel(k, m_all, c_all, on_all, off_all, profile, padding=set(padding))
+    if dense:
+        matrix = np.zeros((k, k))
+        matrix[fits.labels] = fits.t
+        model.dense = matrix
+    else:
+        model.exceptions = {int(labels[i]): rows[i] for i in misfits}
+    return model

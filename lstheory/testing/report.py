@@ -114,6 +114,11 @@ class SmoothingReport:
         Standard error of each target entry, and the errors allowed on eps and
         on each label's mass (8 standard errors of the fit plus the rounding
         of the loss's constants).
+    approximation : float
+        0 for a cross-entropy within rounding; for an approximate one (e.g.
+        ``log(softmax(z) + delta)``, see :attr:`notes`) its measured deviation
+        from the cross-entropy as an error of each target entry (included in
+        ``eps_error`` and ``mass_error``).
     reduction : str or None
         ``"mean"``, ``"weighted mean"``, ``"sum"`` or ``None`` (inconsistent).
     reduction_detail : str
@@ -158,6 +163,7 @@ class SmoothingReport:
     target_error: float
     eps_error: float
     mass_error: float
+    approximation: float
     reduction: str | None
     sample_weights: np.ndarray | None
     ignore_index: int | None

@@ -19,7 +19,7 @@ def _header(r: SmoothingReport) -> list[str]:
     verdict = "yes" if r.is_cross_entropy else "NO"
     form = "" if r.form in ("cross_entropy", "not_cross_entropy") else f": {_FORM_WORDS[r.form]}"
     lines.append(
-        f"  cross-entropy against a fixed target: {verdict}{form} (largest deviation {r.residual:.2g} of the allowed error)"
+        f"  cross-entropy against a fixed target: {verdict}{form} (largest deviation {r.residual / r.tolerance if r.tolerance else 0.0:.2g} times the allowed error)"
     )
     lines.extend(f"    - {finding}" for finding in r.findings)
     return lines

@@ -27,6 +27,9 @@ class Errors:
     moves eps and the mass by; ``arithmetic``: what the loss's own sums over
     ``K`` classes move them by (see :func:`loss_arithmetic`).  Both are the
     same for every probe of a label, so the halves' difference cannot show them.
+    ``approximation``: an approximate cross-entropy's measured deviation as an
+    error of each target entry (:class:`~lstheory.testing.validate.Approximation`);
+    ``on / m`` moves by up to twice that.
     """
 
     on: float
@@ -38,18 +41,19 @@ class Errors:
     diagonal: float = 0.0
     mass_rounding: float = 0.0
     arithmetic: float = 0.0
+    approximation: float = 0.0
 
     @property
     def eps(self) -> float:
         """Allowed error of eps: ``Z`` standard errors of the mean of ``count`` labels' normalised diagonal
         ``on / m``, the constants' rounding, and the float64 rounding of computing eps from them (``1 - p``
         and the conversion: a few ulp of 1)."""
-        return Z * self.diagonal / np.sqrt(max(self.count, 1)) + self.rounding + self.arithmetic + _ARITHMETIC
+        return Z * self.diagonal / np.sqrt(max(self.count, 1)) + self.rounding + self.arithmetic + 2 * self.approximation + _ARITHMETIC
 
     @property
     def mass(self) -> float:
         """Allowed error of a label's mass ``m``: ``Z`` standard errors, the constants' rounding, arithmetic."""
-        return Z * self.m + max(self.mass_rounding, 2 * self.rounding) + self.arithmetic + _ARITHMETIC
+        return Z * self.m + max(self.mass_rounding, 2 * self.rounding) + self.arithmetic + 2 * self.approximation + _ARITHMETIC
 
 
 @dataclass

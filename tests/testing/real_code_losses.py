@@ -15,6 +15,8 @@ Nothing is copied: each function restates a formula.
   ``off = eps / K``, ``on = 1 - eps + off``, used inside a float64 loss.
 * broken losses: a log-prob loss fed raw logits (linear), ``-CE``, dropout on
   the logits, temperature on one label only.
+* approximate cross-entropies: ``log(softmax(z) + delta)`` (common in home-made
+  losses), a softmax from ``exp(z + 1e-12)``, a clamped probability.
 """
 
 from __future__ import annotations
@@ -121,5 +123,40 @@ def one_label_broken(eps: float, label: int = 6, temperature: float = 1.05):
     def loss(logits, labels):
         scale = torch.where(labels == label, 1.0 / temperature, 1.0).to(logits.dtype)
         return F.cross_entropy(logits * scale[:, None], labels, label_smoothing=eps)
+
+    return loss
+
+
+def _uniform_target(logits, labels, eps):
+    k = logits.shape[-1]
+    target = torch.full_like(logits, eps / k)
+    return target.scatter_(1, labels[:, None], 1 - eps + eps / k)
+
+
+def log_softmax_plus_delta(eps: float, delta: float = 1e-8):
+    """``-sum t log(softmax(z) + delta)``: off the cross-entropy by about ``t . delta / q``."""
+
+    def loss(logits, labels):
+        return -(_uniform_target(logits, labels, eps) * torch.log(torch.softmax(logits, -1) + delta)).sum(-1).mean()
+
+    loss.__qualname__ = f"log_softmax_plus_delta(eps={eps}, delta={delta})"
+    return loss
+
+
+def softmax_of_shifted_exp(eps: float, shift: float = 1e-12):
+    """The softmax written out as ``exp(z + shift) / sum exp(z + shift)``: the shift cancels."""
+
+    def loss(logits, labels):
+        e = torch.exp(logits + shift)
+        return -(_uniform_target(logits, labels, eps) * torch.log(e / e.sum(-1, keepdim=True))).sum(-1).mean()
+
+    return loss
+
+
+def clamped_probability(eps: float, floor: float):
+    """``-sum t log(max(softmax(z), floor))``: no gradient for a class whose probability is below ``floor``."""
+
+    def loss(logits, labels):
+        return -(_uniform_target(logits, labels, eps) * torch.log(torch.softmax(logits, -1).clamp(min=floor))).sum(-1).mean()
 
     return loss

@@ -72,6 +72,41 @@ def test_float32_constants_are_recognised_and_match_within_float32_rounding():
     assert_loss_matches_theory(real.float32_constants(0.1), 10, 0.1, convention="uniform")
 
 
+# -- item 4: approximate cross-entropies ---------------------------------------------------------------
+def test_log_of_softmax_plus_delta_is_an_approximate_cross_entropy_and_wrong_eps_still_fail():
+    loss = real.log_softmax_plus_delta(0.1)
+    report = infer_smoothing(loss, 10, eps=0.1)
+    assert report.is_cross_entropy and report.convention == "uniform" and report.form == "cross_entropy"
+    assert report.approximation > 0 and report.eps_error >= 2 * report.approximation
+    assert any(note.startswith("an approximate cross-entropy") for note in report.notes), str(report)
+    assert abs(report.eps_uniform - 0.1) <= report.eps_error
+    assert_loss_matches_theory(loss, 10, 0.1, convention="uniform")
+    with pytest.raises(AssertionError, match="which is eps=0.09 in off_target terms"):
+        assert_loss_matches_theory(loss, 10, 0.1, convention="off_target")
+    with pytest.raises(AssertionError, match=r"not eps=0\.2 \(uniform\)"):
+        assert_loss_matches_theory(loss, 10, 0.2, convention="uniform")
+
+
+def test_an_approximation_too_coarse_for_the_smallest_target_entry_is_none():
+    """At K = 1000 the probabilities reach 1e-6: delta = 1e-8 moves gradients by more than half of eps/K = 1e-4."""
+    report = infer_smoothing(real.log_softmax_plus_delta(0.1), 1000, eps=0.1)
+    assert not report.is_cross_entropy
+    assert any("so it is no approximate cross-entropy either" in f for f in report.findings), str(report)
+
+
+def test_a_shift_inside_exp_cancels_and_a_clamp_that_does_not_bite_is_exact():
+    for loss in (real.softmax_of_shifted_exp(0.1), real.clamped_probability(0.1, 1e-7)):
+        report = assert_loss_matches_theory(loss, 10, 0.1, convention="uniform", ignore_index=None)
+        assert report.approximation == 0 and not report.notes
+
+
+def test_a_clamp_that_cuts_gradients_is_named_with_its_size():
+    """With softmax below 1e-3 at many probes, the clamp removes whole gradient entries: no approximation."""
+    report = infer_smoothing(real.clamped_probability(0.1, 1e-3), 10, eps=0.1, ignore_index=None)
+    assert not report.is_cross_entropy
+    assert any("not less than half its smallest target entry" in f for f in report.findings), str(report)
+
+
 # -- item 5: never a confident wrong verdict --------------------------------------------------------
 BROKEN = {
     "linear": (real.log_prob_loss_given_logits, "linear in the logits"),
