@@ -168,19 +168,18 @@ def _ignore_index(text: str) -> int | None:
         raise UsageError(f"--ignore-index must be an integer or 'none'; got {text!r}") from None
 
 
-class _TqdmProgress:
-    """The checker's stages as a tqdm bar on stderr."""
+class _BarProgress:
+    """The checker's stages as a progress bar (:func:`lstheory._progress.progress_bar`: a terminal only)."""
 
-    def __init__(self) -> None:
-        from tqdm import tqdm
-
-        self._tqdm = tqdm
+    def __init__(self, show: bool | None) -> None:
+        self.show = show
         self.bar = None
 
     def stage(self, name: str, total: int | None = None) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        self.bar = self._tqdm(total=total, desc=f"lstheory check: {name}", leave=False, file=sys.stderr)
+        from lstheory._progress import progress_bar
+
+        self.close()
+        self.bar = progress_bar(total=total, desc=f"lstheory check: {name}", show=self.show)
 
     def advance(self, steps: int = 1) -> None:
         if self.bar is not None:
@@ -189,40 +188,31 @@ class _TqdmProgress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
 
 
 def run(args: argparse.Namespace) -> int:
-    """Handler of ``lstheory check``: print the report; 0 match, 1 mismatch."""
-    from lstheory.testing import assert_loss_matches_theory
-    from lstheory.testing.adapters import CallOptions, LossAdapter, LossCallError
-    from lstheory.testing.inference import check_arguments, run_checker
+    """Handler of ``lstheory check``: print the report; 0 match, 1 mismatch (or a loss failing while probed)."""
+    from lstheory.testing.adapters import LossCallError
 
-    loss_fn = load_callable(args.target)
-    ignore_index = _ignore_index(args.ignore_index)
-    if args.convention is not None and args.eps is None:
-        raise UsageError("--convention needs --eps (the convention says what eps means)")
-    check_arguments(args.classes, args.eps, ignore_index, args.seed)  # a ValueError/TypeError: a usage error (exit 2)
-    options = CallOptions(args.inputs, args.targets, args.argument_order, args.layout)
-    try:
-        LossAdapter.detect(loss_fn, args.classes, options)  # a loss that cannot be called is a usage error
-    except TypeError as error:
-        raise UsageError(" ".join(str(error).split())) from None
-    progress = _TqdmProgress() if (sys.stderr.isatty() and not args.quiet) else None
-    keywords = dict(ignore_index=ignore_index, seed=args.seed, inputs=args.inputs, targets=args.targets,
-                    argument_order=args.argument_order, layout=args.layout)
+    loss_fn, ignore_index, options = _checked_arguments(args)
+    progress = _BarProgress(False if args.quiet else None)
     try:
         try:
-            report = run_checker(loss_fn, args.classes, eps=args.eps, ignore_index=ignore_index, seed=args.seed,
-                                 options=options, progress=progress).report
+            from lstheory.testing.inference import run_checker
+
+            checker = run_checker(loss_fn, args.classes, eps=args.eps, ignore_index=ignore_index, seed=args.seed,
+                                  options=options, progress=progress)
         finally:
-            if progress is not None:
-                progress.close()
+            progress.close()
+        report = checker.report
         print(report)
         if args.eps is None:
             return 0 if _is_proper(report) else 1
+        from lstheory.testing.assertions import check_run
+
         convention = args.convention or report.convention or "off_target"
-        assert_loss_matches_theory(loss_fn, args.classes, args.eps, convention=convention, rtol=args.rtol,
-                                   smooth_padding_class=args.smooth_padding_class, **keywords)
+        check_run(checker, args.eps, convention, args.rtol, args.smooth_padding_class)
     except AssertionError as error:
         print()
         print(str(error).split("\n\n")[0])  # the report is printed above
@@ -233,6 +223,27 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(f"OK: {report.name} is label smoothing with eps={args.eps} in the {convention} convention")
     return 0
+
+
+def _checked_arguments(args: argparse.Namespace) -> tuple[Any, int | None, Any]:
+    """The loss, ignore_index and call options; every bad value a usage error (exit 2) before any probing."""
+    from lstheory.testing.adapters import CallOptions, LossAdapter
+    from lstheory.testing.assertions import check_assert_arguments
+    from lstheory.testing.inference import check_arguments
+
+    loss_fn = load_callable(args.target)
+    ignore_index = _ignore_index(args.ignore_index)
+    if args.convention is not None and args.eps is None:
+        raise UsageError("--convention needs --eps (the convention says what eps means)")
+    check_arguments(args.classes, args.eps, ignore_index, args.seed)  # a ValueError/TypeError: a usage error (exit 2)
+    if args.eps is not None:
+        check_assert_arguments(args.eps, args.convention or "off_target", args.rtol, args.smooth_padding_class)
+    options = CallOptions(args.inputs, args.targets, args.argument_order, args.layout)
+    try:
+        LossAdapter.detect(loss_fn, args.classes, options)  # a loss that cannot be called is a usage error
+    except TypeError as error:
+        raise UsageError(" ".join(str(error).split())) from None
+    return loss_fn, ignore_index, options
 
 
 def _is_proper(report: Any) -> bool:

@@ -37,7 +37,7 @@ from lstheory.testing.report import fmt_known
 from lstheory.testing.report import labels_text
 from lstheory.testing.report import short as _short
 
-__all__ = ["assert_loss_matches_theory"]
+__all__ = ["assert_loss_matches_theory", "check_assert_arguments", "check_run"]
 
 _OTHER = {"off_target": "uniform", "uniform": "off_target"}
 _MAX_LABELS_CHECKED = 16
@@ -132,13 +132,25 @@ def assert_loss_matches_theory(
         likely cause: this loss smooths with eps=0.1 in the uniform convention, which is eps=0.09 in off_target terms (pass convention="uniform", or eps=0.09)
     """
     __tracebackhide__ = True  # pytest: show the message, not this frame
+    convention, eps, rtol = check_assert_arguments(eps, convention, rtol, smooth_padding_class)
+    options = CallOptions(inputs, targets, argument_order, layout)
+    run = run_checker(loss_fn, num_classes, eps=eps, ignore_index=ignore_index, seed=seed, options=options)
+    return check_run(run, eps, convention, rtol, bool(smooth_padding_class))
+
+
+def check_assert_arguments(eps: Any, convention: Any, rtol: Any, smooth_padding_class: Any) -> tuple[str, float, float | None]:
+    """Validate :func:`assert_loss_matches_theory`'s own arguments; return the convention, eps and rtol."""
     convention = check_convention(convention)
     eps = float(as_eps(eps))
     rtol = _check_rtol(rtol)
     if not isinstance(smooth_padding_class, (bool, np.bool_)):
         raise TypeError(f"smooth_padding_class must be True or False; got {smooth_padding_class!r}")
-    options = CallOptions(inputs, targets, argument_order, layout)
-    run = run_checker(loss_fn, num_classes, eps=eps, ignore_index=ignore_index, seed=seed, options=options)
+    return convention, eps, rtol
+
+
+def check_run(run: CheckerRun, eps: float, convention: str, rtol: float | None, smooth_padding_class: bool) -> SmoothingReport:
+    """Checks (a)-(d) on a finished :func:`~lstheory.testing.inference.run_checker`; ``AssertionError`` on a failure."""
+    __tracebackhide__ = True
     report = run.report
     classes = _smoothed_classes(report, bool(smooth_padding_class))
     failures = _model_failures(report)
@@ -147,7 +159,7 @@ def assert_loss_matches_theory(
     padding_class = _padding_class(report)
     failures.extend(_check_padding_class(report, padding_class, bool(smooth_padding_class)))
     if math.isfinite(float(logit_gap(len(classes), eps, convention=convention))):
-        failures.extend(_check_optimum(run, eps, convention, classes, rtol, seed))
+        failures.extend(_check_optimum(run, eps, convention, classes, rtol))
         failures.extend(_check_minimisation(run, eps, convention, classes, rtol))
     if report.ignore_detail and report.ignore_detail in report.findings:
         failures.append(f"[d] padding (labels = {report.ignore_index}): {report.ignore_behaviour}\n"
@@ -432,7 +444,7 @@ def _labels_to_check(report: SmoothingReport, classes: np.ndarray) -> list[int]:
     return [labels[0], labels[len(labels) // 2], labels[-1]]
 
 
-def _check_optimum(run: CheckerRun, eps: float, convention: str, classes: np.ndarray, rtol: float | None, seed: int) -> list[str]:
+def _check_optimum(run: CheckerRun, eps: float, convention: str, classes: np.ndarray, rtol: float | None) -> list[str]:
     """Check (b): value ``min_loss + offset`` and a vanishing gradient at ``optimal_logits``.
 
     By default the value may deviate by ``Z`` times the measured noise
