@@ -140,7 +140,7 @@ def detect_reduction(
             f"mean, 2 for a sum): the loss depends on the batch size or on other samples of the batch"
         )
         return reduction
-    if adapter.options.layout != "NK":
+    if adapter.options.layout != "NK":  # (B, T) = (2, 1), then (1, 2)
         along_t = adapter.evaluate(twice, np.array([label, label]), arrangement=(1, 2)).value
         reduction.axes = (kind, _kind(single, along_t, slack) or "inconsistent")
     if weighted and kind == "mean" and not adapter.per_sample_output:
@@ -164,6 +164,8 @@ def _detect_label_weights(adapter: LossAdapter, reduction: Reduction, sigma: flo
             l_b = adapter.evaluate(z_b, np.array([label])).value
             pair = adapter.evaluate(np.vstack([zero, z_b]), np.array([reference, label])).value
         except LossCallError:
+            continue
+        if abs(l_b) <= Z * sigma:
             continue
         if max(abs(l_a - pair), abs(pair - l_b)) <= Z * sigma:
             continue  # both samples' losses equal (a constant loss): the weight is not determined

@@ -211,6 +211,16 @@ def test_sequence_layouts(layout):
     assert "mean over B, mean over T" in report.reduction_detail
 
 
+def test_a_sequence_loss_summing_over_time_says_so_per_axis():
+    def summed_over_t(logits, labels):  # (B, K, T): per token, summed over T, averaged over B
+        per_token = F.cross_entropy(logits, labels, label_smoothing=0.1, reduction="none")
+        return per_token.sum(-1).mean()
+
+    report = infer_smoothing(summed_over_t, 10, eps=0.1, layout="NKT", ignore_index=None)
+    assert report.reduction_detail == "mean over B, sum over T"
+    assert report.convention == "uniform"
+
+
 def test_numpy_values_only_loss():
     def numpy_loss(logits, labels):
         k = logits.shape[-1]
