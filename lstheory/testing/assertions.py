@@ -474,8 +474,11 @@ def _check_optimum(run: CheckerRun, eps: float, convention: str, classes: np.nda
         if rtol is None:
             relative_noise = run.value_sigma / max(run.noise.value_scale, 1.0)
             offset_error = Z * run.errors.c if with_offset else 0.0
-            allowed_value = Z * relative_noise * scale + offset_error + run.errors.rounding * scale
-            allowed_grad = Z * 2 * max(run.noise.gradient_sigma, run.noise.level / 2) * m + input_unit * scale + run.errors.rounding
+            allowed_value = Z * relative_noise * scale + offset_error + (run.errors.rounding + run.errors.arithmetic) * scale
+            allowed_grad = (
+                Z * 2 * max(run.noise.gradient_sigma, run.noise.level / 2) * m + input_unit * scale + run.errors.rounding
+                + run.errors.arithmetic * m  # the loss's own mass is off by that: g = (m + dm) q - t
+            )
         else:
             allowed_value = allowed_grad = rtol * scale
         if run.approximation is not None:  # an approximate cross-entropy: its measured deviation
@@ -616,8 +619,9 @@ def _check_minimisation(run: CheckerRun, eps: float, convention: str, classes: n
     if adapter.autograd:
         # Gradient entries err by unit (|g_i| + q_i), about unit q_i at the optimum: z_i by unit; removing their
         # mean (the free shift) spreads the label's error unit q_y / K over every class: 1 / (K q_min); and the
-        # logits are rounded relative to their size, (1 + |gap|).
-        unit = max(run.noise.gradient_sigma, run.noise.level)
+        # logits are rounded relative to their size, (1 + |gap|).  The loss's own sums over K make m (so
+        # every entry's m q_i) err by up to ``arithmetic``, differently at each point the iteration visits.
+        unit = max(run.noise.gradient_sigma, run.noise.level, run.errors.arithmetic)
         allowed = Z * unit * (1 + abs(gap) + 1 / (len(classes) * q_min))
     else:
         allowed = 8 * (relative / q_min) ** (2 / 3) * (1 + abs(gap))

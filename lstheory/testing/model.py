@@ -115,11 +115,14 @@ def kl_offset(row: np.ndarray) -> float:
     return float(np.sum(positive * np.log(positive)))
 
 
-def classify_form(offsets: np.ndarray, kl: np.ndarray, errors: np.ndarray) -> str:
-    """``"cross_entropy"`` (``c = 0``), ``"kl_divergence"`` (``c = sum t log t``) or a CE plus a constant."""
-    if np.all(np.abs(offsets) <= Z * errors):
+def classify_form(offsets: np.ndarray, kl: np.ndarray, allowed: np.ndarray) -> str:
+    """``"cross_entropy"`` (``c = 0``), ``"kl_divergence"`` (``c = sum t log t``) or a CE plus a constant.
+
+    ``allowed``: how far each offset may be from the form's (absolute).
+    """
+    if np.all(np.abs(offsets) <= allowed):
         return "cross_entropy"
-    if np.all(np.abs(offsets - kl) <= Z * errors):
+    if np.all(np.abs(offsets - kl) <= allowed):
         return "kl_divergence"
     return "cross_entropy_plus_constant"
 

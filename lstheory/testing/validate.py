@@ -14,7 +14,9 @@ r"""Stage "validate": the fitted model must predict the loss where it was not fi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,7 +24,10 @@ from lstheory.testing.adapters import LossAdapter, LossCallError
 from lstheory.testing.report import labels_text
 from lstheory.testing.batching import Reduction
 from lstheory.testing.model import Z, TargetModel
-from lstheory.testing.probes import lse, nonzero_logits, random_logits, softmax
+from lstheory.testing.probes import LOGIT_RANGE, lse, nonzero_logits, random_logits, softmax
+
+if TYPE_CHECKING:
+    from lstheory.testing.summary import Errors
 
 __all__ = ["Approximation", "LabelDeviation", "approximate_cross_entropy", "validate_labels", "validation_findings", "sweep_every_label", "SweepResult", "MAX_FLAGGED"]
 
@@ -47,17 +52,38 @@ class LabelDeviation:
         return max(self.value_ratio, self.gradient_ratio)
 
 
+def allowed_value_error(value_sigma: float, z: np.ndarray, autograd: bool, arithmetic: float, mass: float) -> float:
+    """How far the loss's mean value over the rows of ``z`` may be from the model's.
+
+    ``Z`` times twice the loss's noise ``value_sigma`` (its own rounding, and
+    the fit's constant ``c``, which carries one value's noise per half); values
+    only, each ``t_c`` is a difference of two values a step 1 apart, so the
+    model's ``t . z`` errs by up to ``value_sigma |z| / 2`` more.  Plus the loss's
+    own sums: ``m`` off by ``arithmetic`` moves the value by that times the
+    spread of ``lse`` over the probes (``2 LOGIT_RANGE``).  Predicted from the
+    measured noise, never from the fit's halves (a loss that is no
+    cross-entropy makes them disagree: that must not widen the check).
+    """
+    spread = 1.0 if autograd else 1.0 + float(np.linalg.norm(np.mean(z, axis=0))) / 2
+    return Z * 2 * value_sigma * spread + arithmetic * mass * 2 * LOGIT_RANGE
+
+
 def validate_labels(
     adapter: LossAdapter,
     model: TargetModel,
     labels,
     rng: np.random.Generator,
     value_sigma: float,
-    fit_sigma_factor: float,
+    errors: Errors,
     gradient_sigma: float,
     weight: float,
 ) -> list[LabelDeviation]:
-    """Every label of ``labels`` at two fresh random logits; the deviations (ratio > 1 fails)."""
+    """Every label of ``labels`` at two fresh random logits; the deviations (ratio > 1 fails).
+
+    A value may deviate by :func:`allowed_value_error`; a gradient entry by
+    ``2 Z`` standard deviations of its measured noise relative to its size
+    (and to the size the fit's probes saw), plus the loss's arithmetic.
+    """
     k = adapter.num_classes
     deviations = []
     for label in labels:
@@ -70,7 +96,8 @@ def validate_labels(
             continue
         predicted = float(np.mean(model.values(z, [label, label])))
         observed = result.value / (2 * weight)
-        allowed_value = Z * value_sigma * fit_sigma_factor * (1 + np.linalg.norm(z) / 2 if not adapter.autograd else 1)
+        mass = max(1.0, abs(float(model.m[label])))
+        allowed_value = allowed_value_error(value_sigma, z, adapter.autograd, errors.arithmetic, mass)
         value_ratio = abs(observed - predicted) / allowed_value
         gradient_ratio = gradient_error = 0.0
         if result.gradient is not None:
@@ -78,9 +105,10 @@ def validate_labels(
             expected = model.gradients(z, [label, label])
             # The fitted t_i carries the rounding of the fit's probes too, where softmax(z)_i was about 1/K
             # (up to e^8 / K): its error scales with max(|g_i|, q_i) there, not at this probe.
-            mass = max(1.0, abs(float(model.m[label])))
             size = np.abs(g) + (softmax(z) + 4.0 / k) * mass + np.abs(model.row(label))[None, :]
-            gradient_ratio = float(np.max(np.abs(g - expected) / (2 * Z * gradient_sigma * size + 1e-300)))
+            # + the loss's own sums: its m, so every m q_i, is off by up to ``arithmetic``
+            allowed = (2 * Z * gradient_sigma + errors.arithmetic) * size + 1e-300
+            gradient_ratio = float(np.max(np.abs(g - expected) / allowed))
             gradient_error = float(np.max(np.abs(g - expected)))
         deviations.append(LabelDeviation(label, value_ratio, gradient_ratio, "", abs(observed - predicted), gradient_error))
     return deviations
@@ -145,17 +173,21 @@ def sweep_every_label(
     rng: np.random.Generator,
     sigma: float,
     batch: int,
+    errors: Errors,
     progress=None,
     deviation: float = 0.0,
 ) -> SweepResult:
     """Check every label of ``labels`` once by its value, in batches (see the module docstring).
 
-    ``deviation``: an approximate cross-entropy's accepted deviation per sample.
+    A batch's mean may leave the model's by :func:`allowed_value_error` at
+    the sweep's logits (``sigma``: the loss's noise) plus ``deviation`` (an
+    approximate cross-entropy's, per sample).
     """
     sweep = _Sweep(adapter, model, reduction, rng, batch)
-    per_sample_sigma = sigma
-    allowed = (Z * per_sample_sigma + deviation) * (batch if reduction.kind == "sum" else 1)
-    result = SweepResult(len(labels), batch, Z * per_sample_sigma * (1 if reduction.kind == "sum" else batch), adapter.input_dtype)
+    mass = max(1.0, float(np.median(np.abs(model.m))))
+    per_sample = allowed_value_error(sigma, sweep.w[None, :], adapter.autograd, errors.arithmetic, mass) + deviation
+    allowed = per_sample * (batch if reduction.kind == "sum" else 1)
+    result = SweepResult(len(labels), batch, per_sample * (1 if reduction.kind == "sum" else batch), adapter.input_dtype)
     order = rng.permutation(labels)
     for start in range(0, len(order), batch):
         chunk = order[start : start + batch]
