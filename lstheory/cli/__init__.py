@@ -14,6 +14,7 @@ import sys
 
 # Order is the order of `lstheory --help`.
 SUBCOMMAND_MODULES = ("verify", "check", "table", "docs", "bench", "experiment", "optimum", "accuracy")
+SUBCOMMAND_MODULES += ("conformance",)
 
 
 class UsageError(Exception):
