@@ -24,10 +24,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from lstheory._validation import as_eps, check_convention
+from lstheory._validation import check_convention
 from lstheory.closed_form import convert_eps, logit_gap, min_loss, optimal_logits, smoothed_target
 from lstheory.testing.adapters import PRECISION_LEVELS, CallOptions, LossAdapter, LossCallError
-from lstheory.testing.inference import CheckerRun, run_checker
+from lstheory.testing.inference import CheckerRun, run_checker, single_eps
 from lstheory.testing.model import Z
 from lstheory.testing.probes import lse as _lse
 from lstheory.testing.probes import softmax as _softmax
@@ -141,7 +141,7 @@ def assert_loss_matches_theory(
 def check_assert_arguments(eps: Any, convention: Any, rtol: Any, smooth_padding_class: Any) -> tuple[str, float, float | None]:
     """Validate :func:`assert_loss_matches_theory`'s own arguments; return the convention, eps and rtol."""
     convention = check_convention(convention)
-    eps = float(as_eps(eps))
+    eps = single_eps(eps)
     rtol = _check_rtol(rtol)
     if not isinstance(smooth_padding_class, (bool, np.bool_)):
         raise TypeError(f"smooth_padding_class must be True or False; got {smooth_padding_class!r}")
@@ -178,7 +178,9 @@ def _check_rtol(rtol: Any) -> float | None:
     if rtol is None:
         return None
     array = np.asarray(rtol) if not isinstance(rtol, str) else np.asarray(0.0 + 0j)
-    if isinstance(rtol, (bool, np.bool_)) or array.ndim or array.dtype.kind not in "if" or not 0 <= float(array) < 1:
+    if isinstance(rtol, (bool, np.bool_)) or array.ndim or array.dtype.kind not in "if":
+        raise TypeError(f"rtol must be a real number with 0 <= rtol < 1, or None; got {rtol!r}")
+    if not 0 <= float(array) < 1:
         raise ValueError(f"rtol must be a real number with 0 <= rtol < 1, or None; got {rtol!r}")
     return float(array)
 

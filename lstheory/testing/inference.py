@@ -112,6 +112,14 @@ class CheckerRun:
     approximation: Approximation | None = None
 
 
+def single_eps(eps: Any) -> float:
+    """``eps`` as one Python float in ``[0, 1]`` (``TypeError`` for an array, whatever its values)."""
+    value = as_eps(eps)
+    if np.ndim(value) != 0:
+        raise TypeError(f"eps must be a single real number with 0 <= eps <= 1; got {eps!r}")
+    return float(value)
+
+
 def check_arguments(num_classes: Any, eps: Any, ignore_index: Any, seed: Any) -> tuple[int, float | None, int | None, int]:
     """Validate the checker's arguments; return ``K``, eps, ignore_index and seed as Python numbers."""
     k_array = as_num_classes(num_classes)
@@ -124,9 +132,7 @@ def check_arguments(num_classes: Any, eps: Any, ignore_index: Any, seed: Any) ->
             f"float64 and checking every label costs K**2 = {float(k) ** 2:.2g} logit evaluations; the checker "
             f"accepts 2 <= num_classes <= 2**20 (the closed forms take any K <= 2**53)"
         )
-    intended = None if eps is None else float(as_eps(eps))
-    if np.ndim(intended) != 0:
-        raise TypeError(f"eps must be a single real number with 0 <= eps <= 1; got {eps!r}")
+    intended = None if eps is None else single_eps(eps)
     if ignore_index is not None:
         if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, numbers.Integral):
             raise TypeError(f"ignore_index must be an integer label (any int64, also a class index) or None; got {ignore_index!r}")

@@ -253,11 +253,21 @@ GOOD = lambda z, y: F.cross_entropy(z, y, label_smoothing=0.1)  # noqa: E731
         (dict(num_classes=5, targets=3), TypeError, "targets"),
         (dict(num_classes=5, argument_order="y_first"), ValueError, "argument_order"),
         (dict(num_classes=5, layout="TNK"), ValueError, "layout"),
+        (dict(num_classes=True), TypeError, "num_classes must be an integer .* got True"),
+        (dict(num_classes=2.5), TypeError, "num_classes must be an integer"),
+        (dict(num_classes=5, eps=[0.1]), TypeError, r"eps must be a single real number .* got \[0.1\]"),
+        (dict(num_classes=5, eps=1.5), ValueError, "0 <= eps <= 1; got 1.5"),
+        (dict(num_classes=5, ignore_index=True), TypeError, "ignore_index must be an integer label"),
+        (dict(num_classes=5, seed="0"), TypeError, "seed must be a non-negative integer; got '0'"),
+        (dict(loss_fn=3, num_classes=5), TypeError, "loss_fn must be a callable"),
     ],
 )
 def test_bad_checker_arguments(kwargs, error, word):
+    """Each bad argument: a ValueError or TypeError naming it, the value and the valid range (no raw error)."""
+    kwargs = dict(kwargs)
+    loss = kwargs.pop("loss_fn", GOOD)
     with pytest.raises(error, match=word):
-        infer_smoothing(GOOD, **kwargs)
+        infer_smoothing(loss, **kwargs)
 
 
 def test_a_0d_torch_integer_is_a_class_count_like_for_the_closed_forms():
@@ -267,6 +277,21 @@ def test_a_0d_torch_integer_is_a_class_count_like_for_the_closed_forms():
     assert infer_smoothing(GOOD, torch.tensor(10), eps=0.1).num_classes == 10
 
 
-def test_bad_assert_arguments():
-    with pytest.raises(TypeError, match="smooth_padding_class"):
-        assert_loss_matches_theory(GOOD, 5, 0.1, smooth_padding_class="yes")
+@pytest.mark.parametrize(
+    "kwargs, error, word",
+    [
+        (dict(smooth_padding_class="yes"), TypeError, "smooth_padding_class must be True or False; got 'yes'"),
+        (dict(rtol=-1), ValueError, r"rtol must be a real number with 0 <= rtol < 1, or None; got -1"),
+        (dict(rtol=float("nan")), ValueError, "rtol .* got nan"),
+        (dict(rtol="a"), TypeError, "rtol .* got 'a'"),
+        (dict(rtol=[1e-3]), TypeError, "rtol"),
+        (dict(convention="pytorch"), ValueError, "convention must be one of 'off_target', 'uniform'"),
+        (dict(eps=None), TypeError, "eps must be a real number"),
+        (dict(eps=[0.1, 0.2]), TypeError, "eps must be a single real number"),
+    ],
+)
+def test_bad_assert_arguments(kwargs, error, word):
+    kwargs = dict(kwargs)
+    eps = kwargs.pop("eps", 0.1)
+    with pytest.raises(error, match=word):
+        assert_loss_matches_theory(GOOD, 5, eps, **kwargs)
