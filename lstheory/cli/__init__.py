@@ -31,6 +31,19 @@ def require_device(device: str) -> None:
         raise UsageError(f"--device {device!r} is not available here ({error})") from None
 
 
+def float_argument(text: str) -> float:
+    """A number from the command line; one below the smallest float64 is refused, never read as 0."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value, exact = float(text), Decimal(text)
+    except (ValueError, InvalidOperation):
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value == 0 and exact != 0:
+        raise argparse.ArgumentTypeError(f"{text} is below the smallest float64 (5e-324) and would be read as 0")
+    return value
+
+
 def convention_argument(text: str) -> str:
     """An argparse ``type`` for ``--convention``: a convention name; a framework's name gets a hint."""
     from lstheory._validation import check_convention

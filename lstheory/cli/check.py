@@ -27,9 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from decimal import Decimal, InvalidOperation
-
-from lstheory.cli import UsageError
+from lstheory.cli import UsageError, float_argument
 
 HELP = "check a loss callable against label-smoothing theory"
 
@@ -51,7 +49,7 @@ def register(subparsers: Any) -> None:
         "path such as torch.nn.CrossEntropyLoss",
     )
     parser.add_argument("--classes", type=int, required=True, metavar="K", help="number of classes, 2 <= K <= 2**20")
-    parser.add_argument("--eps", type=_eps, default=None, metavar="E", help="the smoothing the loss should apply")
+    parser.add_argument("--eps", type=float_argument, default=None, metavar="E", help="the smoothing the loss should apply")
     parser.add_argument(
         "--convention",
         choices=("off_target", "uniform"),
@@ -74,17 +72,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random probes (>= 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     parser.set_defaults(handler=run)
-
-
-def _eps(text: str) -> float:
-    """``--eps``: a number; one below the smallest float64 is rejected, not read as 0 (as ``lstheory table``)."""
-    try:
-        value, exact = float(text), Decimal(text)
-    except (ValueError, InvalidOperation):
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value == 0 and exact != 0:
-        raise argparse.ArgumentTypeError(f"{text} is below the smallest float64 (5e-324) and would be read as 0")
-    return value
 
 
 def load_callable(target: str) -> Any:

@@ -29,7 +29,6 @@ from lstheory.closed_form import convert_eps, logit_gap, min_loss, optimal_logit
 from lstheory.testing.adapters import PRECISION_LEVELS, CallOptions, LossAdapter, LossCallError
 from lstheory.testing.inference import CheckerRun, run_checker, single_eps
 from lstheory.testing.model import Z
-from lstheory.testing.probes import lse as _lse
 from lstheory.testing.probes import softmax as _softmax
 from lstheory.testing.report import SmoothingReport
 from lstheory.testing.report import fmt as _fmt

@@ -14,7 +14,6 @@ r"""Stage "validate": the fitted model must predict the loss where it was not fi
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,7 +23,7 @@ from lstheory.testing.adapters import LossAdapter, LossCallError
 from lstheory.testing.report import labels_text
 from lstheory.testing.batching import Reduction
 from lstheory.testing.model import Z, TargetModel
-from lstheory.testing.probes import LOGIT_RANGE, lse, nonzero_logits, random_logits, softmax
+from lstheory.testing.probes import LOGIT_RANGE, nonzero_logits, random_logits, softmax
 
 if TYPE_CHECKING:
     from lstheory.testing.summary import Errors
