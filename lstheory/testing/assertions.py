@@ -306,7 +306,7 @@ def _check_targets(
 def _target_cause(
     report: SmoothingReport, eps: float, convention: str, p_true: float, p_other: float, tol: float
 ) -> str:
-    """Name the likely bug behind a target mismatch (check (a))."""
+    """Name the likely bug behind a target mismatch (check (a)): the sign, the mass, or eps and the convention."""
     k = report.smoothing_classes if report.is_smoothing else report.num_classes
     atol = Z * report.target_error + report.eps_error + report.mass_error
 
@@ -318,70 +318,86 @@ def _target_cause(
 
     a, b, lowest, total = _raw_summary(report)
     if not report.is_smoothing:
-        if report.weighted_smoothing is not None:
-            w = report.weighted_smoothing
-            eps_text = (
-                f"eps={_fmt(w.eps_uniform)} (uniform)" if w.eps_uniform is not None else
-                f"eps={_fmt(w.eps_off_target)} (off_target)"
-            )
-            return (
-                f"the off-target mass is not uniform: the targets are class weights w ∝ {_short(w.weights)} "
-                f"times a label smoothing with {eps_text}, as torch.nn.functional.cross_entropy(weight=w, "
-                f"label_smoothing=eps) does (PyTorch #104776): the optimal gap becomes logit_gap(K, eps) + "
-                f"log(w_y / w_i); lstheory's conventions have no class weights"
-            )
-        if lowest < -atol:
-            return (
-                f"some off-target entries of the target are negative (down to {_fmt(lowest)}, "
-                f"expected {_fmt(p_other)}): the smoothing term enters with the wrong sign (added where it "
-                f"should be subtracted, or vice versa)"
-            )
-        return "the target is not one value on the label and one value elsewhere, and not a class-weighted smoothing"
-
+        return _cause_without_single_eps(report, p_other, lowest, atol)
     if b < -atol:
         return (
             f"each other class gets a negative target ({_fmt(b)}, expected {_fmt(p_other)}): the smoothing "
             f"term enters with the wrong sign (added where it should be subtracted, or vice versa)"
         )
     if not near(total, 1.0):
-        if near(b, eps) and not near(eps, p_other):
-            return (
-                f"the target sums to {_fmt(total)}: the smoothing mass was not divided by K (each other "
-                f"class gets eps={_fmt(eps)} instead of {_fmt(p_other)})"
-            )
-        if near(a, 1 - eps) and near(b, eps / k):
-            return (
-                f"the target sums to {_fmt(total)} = 1 - eps/K: the two conventions are mixed (the label gets "
-                f"1 - eps, the off_target convention's, but each other class eps/K, the uniform convention's)"
-            )
-        if near(a, 1 - eps + eps / k) and near(b, eps / (k - 1)):
-            return (
-                f"the target sums to {_fmt(total)} = 1 + eps/K: the two conventions are mixed (the label gets "
-                f"1 - eps + eps/K, the uniform convention's, but each other class eps/(K-1), the off_target "
-                f"convention's)"
-            )
-        if near(a, 1.0) and (near(b, eps / k) or near(b, eps / (k - 1))):
-            return (
-                f"the target sums to {_fmt(total)}: the label keeps mass 1, the smoothing mass was added "
-                f"without taking eps off the true class"
-            )
-        if near(a, (1 - eps) + eps / k**2) and near(b, eps / k**2):
-            return (
-                f"the target sums to {_fmt(total)} = 1 - eps + eps/K: the smoothing term averages over "
-                f"classes instead of summing (each other class gets eps/K^2 = {_fmt(eps / k**2)} instead "
-                f"of {_fmt(p_other)}: .mean() over classes on top of eps/K)"
-            )
-        normalised = _matching_normalised(report, eps, convention, near_eps)
-        if near(total, 1.0 / k):
-            return (
-                f"the target sums to {_fmt(total)} = 1/K: the loss is divided by K, it averages over "
-                f"classes instead of summing (.mean() where the cross-entropy needs .sum() over classes)"
-                + normalised
-            )
-        return (
-            f"the target sums to {_fmt(total)}, not 1: the loss is {_fmt(total)} times a cross-entropy "
-            f"(a scale factor, or its terms are weighted inconsistently)" + normalised
+        return _cause_of_the_mass(report, eps, convention, k, (a, b, total), p_other, near, near_eps)
+    return _cause_of_eps(report, eps, convention, k, near_eps)
+
+
+def _cause_without_single_eps(report: SmoothingReport, p_other: float, lowest: float, atol: float) -> str:
+    """The targets are no single smoothing: class weights, a wrong sign, or something else."""
+    if report.weighted_smoothing is not None:
+        w = report.weighted_smoothing
+        eps_text = (
+            f"eps={_fmt(w.eps_uniform)} (uniform)" if w.eps_uniform is not None else
+            f"eps={_fmt(w.eps_off_target)} (off_target)"
         )
+        return (
+            f"the off-target mass is not uniform: the targets are class weights w ∝ {_short(w.weights)} "
+            f"times a label smoothing with {eps_text}, as torch.nn.functional.cross_entropy(weight=w, "
+            f"label_smoothing=eps) does (PyTorch #104776): the optimal gap becomes logit_gap(K, eps) + "
+            f"log(w_y / w_i); lstheory's conventions have no class weights"
+        )
+    if lowest < -atol:
+        return (
+            f"some off-target entries of the target are negative (down to {_fmt(lowest)}, "
+            f"expected {_fmt(p_other)}): the smoothing term enters with the wrong sign (added where it "
+            f"should be subtracted, or vice versa)"
+        )
+    return "the target is not one value on the label and one value elsewhere, and not a class-weighted smoothing"
+
+
+def _cause_of_the_mass(report: SmoothingReport, eps: float, convention: str, k: int, summary: tuple,
+                       p_other: float, near: Callable, near_eps: Callable) -> str:
+    """The target does not sum to 1: not divided by K, conventions mixed, eps not taken off, a scale."""
+    a, b, total = summary
+    if near(b, eps) and not near(eps, p_other):
+        return (
+            f"the target sums to {_fmt(total)}: the smoothing mass was not divided by K (each other "
+            f"class gets eps={_fmt(eps)} instead of {_fmt(p_other)})"
+        )
+    if near(a, 1 - eps) and near(b, eps / k):
+        return (
+            f"the target sums to {_fmt(total)} = 1 - eps/K: the two conventions are mixed (the label gets "
+            f"1 - eps, the off_target convention's, but each other class eps/K, the uniform convention's)"
+        )
+    if near(a, 1 - eps + eps / k) and near(b, eps / (k - 1)):
+        return (
+            f"the target sums to {_fmt(total)} = 1 + eps/K: the two conventions are mixed (the label gets "
+            f"1 - eps + eps/K, the uniform convention's, but each other class eps/(K-1), the off_target "
+            f"convention's)"
+        )
+    if near(a, 1.0) and (near(b, eps / k) or near(b, eps / (k - 1))):
+        return (
+            f"the target sums to {_fmt(total)}: the label keeps mass 1, the smoothing mass was added "
+            f"without taking eps off the true class"
+        )
+    if near(a, (1 - eps) + eps / k**2) and near(b, eps / k**2):
+        return (
+            f"the target sums to {_fmt(total)} = 1 - eps + eps/K: the smoothing term averages over "
+            f"classes instead of summing (each other class gets eps/K^2 = {_fmt(eps / k**2)} instead "
+            f"of {_fmt(p_other)}: .mean() over classes on top of eps/K)"
+        )
+    normalised = _matching_normalised(report, eps, convention, near_eps)
+    if near(total, 1.0 / k):
+        return (
+            f"the target sums to {_fmt(total)} = 1/K: the loss is divided by K, it averages over "
+            f"classes instead of summing (.mean() where the cross-entropy needs .sum() over classes)"
+            + normalised
+        )
+    return (
+        f"the target sums to {_fmt(total)}, not 1: the loss is {_fmt(total)} times a cross-entropy "
+        f"(a scale factor, or its terms are weighted inconsistently)" + normalised
+    )
+
+
+def _cause_of_eps(report: SmoothingReport, eps: float, convention: str, k: int, near_eps: Callable) -> str:
+    """The target sums to 1 but its eps is another: the other convention, none, applied twice, or just another."""
     found = {"off_target": report.eps_off_target, "uniform": report.eps_uniform}
     other = _OTHER[convention]
     if found[other] is not None and near_eps(found[other], eps):
