@@ -17,15 +17,21 @@ the KL form ``KL(t || softmax(z))``).  The stages, each in its own module:
    form ``t_y = on e_y + off v`` fitted on a sample of labels;
 6. **validate** (:mod:`~lstheory.testing.validate`): the model must predict
    the loss at fresh logits within ``Z = 8`` standard deviations of the
-   measured noise: every label (densely), or, at large ``K``, every label's
-   value once in batches and the gradients of a fresh sample of labels;
+   measured noise (and what the loss's own sums over ``K`` classes can
+   move it by): every label (densely), or, at large ``K``, every label's
+   value once in batches and the gradients of a fresh sample of labels; a
+   deviation of most labels smaller than half the smallest target entry
+   is an approximate cross-entropy (``log(q + delta)``), measured and named;
 7. **padding** (:mod:`~lstheory.testing.batching`): padded labels, inside or
    outside ``[0, K)``, and labels whose loss is zero;
 8. **report** (:mod:`~lstheory.testing.report`): eps over the smoothed
    classes, the convention, the form, the findings in words.
 
-A label whose ``m`` is 0 (a linear loss), negative (a negated one) or not
-the target's sum (not shift-invariant) is no cross-entropy, whatever the fit.
+A label whose ``m`` is 0 (a linear loss, or a constant one), negative (a
+negated one) or not the target's sum (not shift-invariant) is no
+cross-entropy, whatever the fit; so is a loss that gives two values for the
+same call (nondeterministic).  :func:`run_checker` runs the stages in order
+on one :class:`_State`, each a function ``_stage_*`` of a few lines.
 
 Reference: the decomposition ``CE = H(p) + KL(p || q)`` and its minimiser,
 Cover and Thomas, "Elements of Information Theory", 2nd ed., Thm. 2.6.3.
