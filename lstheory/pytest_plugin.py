@@ -45,13 +45,25 @@ class LabelSmoothingCheck:
         convention: str = "off_target",
         rtol: float | None = None,
         ignore_index: int | None = -100,
+        smooth_padding_class: bool = True,
+        inputs: str = "logits",
+        targets: str = "index",
+        argument_order: str = "logits_first",
+        layout: str = "NK",
     ):
-        """Assert that ``loss_fn`` is label smoothing with ``eps`` in ``convention``; return the report."""
+        """Assert that ``loss_fn`` is label smoothing with ``eps`` in ``convention``; return the report.
+
+        The keywords are :func:`~lstheory.testing.assert_loss_matches_theory`'s:
+        padding (``ignore_index``, ``smooth_padding_class``) and how the loss
+        is called (``inputs``, ``targets``, ``argument_order``, ``layout``).
+        """
         __tracebackhide__ = True
         from lstheory.testing import assert_loss_matches_theory
 
         report = assert_loss_matches_theory(
-            loss_fn, num_classes, eps, convention=convention, rtol=rtol, ignore_index=ignore_index, seed=self.seed
+            loss_fn, num_classes, eps, convention=convention, rtol=rtol, ignore_index=ignore_index,
+            smooth_padding_class=smooth_padding_class, seed=self.seed, inputs=inputs, targets=targets,
+            argument_order=argument_order, layout=layout,
         )
         return self._record(report)
 
@@ -62,11 +74,19 @@ class LabelSmoothingCheck:
         *,
         eps: float | None = None,
         ignore_index: int | None = -100,
+        inputs: str = "logits",
+        targets: str = "index",
+        argument_order: str = "logits_first",
+        layout: str = "NK",
     ):
-        """The :class:`~lstheory.testing.SmoothingReport` of ``loss_fn`` (asserts nothing)."""
+        """The :class:`~lstheory.testing.SmoothingReport` of ``loss_fn`` (asserts nothing; keywords as for calling)."""
         from lstheory.testing import infer_smoothing
 
-        return self._record(infer_smoothing(loss_fn, num_classes, eps=eps, ignore_index=ignore_index, seed=self.seed))
+        report = infer_smoothing(
+            loss_fn, num_classes, eps=eps, ignore_index=ignore_index, seed=self.seed, inputs=inputs, targets=targets,
+            argument_order=argument_order, layout=layout,
+        )
+        return self._record(report)
 
     def _record(self, report):
         self.reports.append(report)

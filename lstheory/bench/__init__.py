@@ -24,6 +24,7 @@ SUITE_MODULES: tuple[str, ...] = (
     "lstheory.bench.cuda",
     "lstheory.bench.vocab_parallel",
     "lstheory.bench.linear_loss",
+    "lstheory.bench.checker",
 )
 
 

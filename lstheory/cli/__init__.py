@@ -14,6 +14,7 @@ import sys
 
 # Order is the order of `lstheory --help`.
 SUBCOMMAND_MODULES = ("verify", "check", "table", "docs", "bench", "experiment", "optimum", "accuracy")
+SUBCOMMAND_MODULES += ("conformance",)
 
 
 class UsageError(Exception):
@@ -28,6 +29,19 @@ def require_device(device: str) -> None:
         torch.empty(0, device=device)
     except (RuntimeError, AssertionError) as error:
         raise UsageError(f"--device {device!r} is not available here ({error})") from None
+
+
+def float_argument(text: str) -> float:
+    """A number from the command line; one below the smallest float64 is refused, never read as 0."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value, exact = float(text), Decimal(text)
+    except (ValueError, InvalidOperation):
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value == 0 and exact != 0:
+        raise argparse.ArgumentTypeError(f"{text} is below the smallest float64 (5e-324) and would be read as 0")
+    return value
 
 
 def convention_argument(text: str) -> str:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from decimal import Decimal, InvalidOperation
-
-from lstheory.cli import UsageError
+from lstheory.cli import UsageError, float_argument
 
 
 def _int_list(text: str) -> list[int]:
@@ -21,12 +19,11 @@ def _float_list(text: str) -> list[float]:
         if not part:
             continue
         try:
-            value, exact = float(part), Decimal(part)
-        except (ValueError, InvalidOperation):
+            values.append(float_argument(part))
+        except argparse.ArgumentTypeError as error:
+            if "below the smallest float64" in str(error):
+                raise
             raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-        if value == 0 and exact != 0:
-            raise argparse.ArgumentTypeError(f"{part} is below the smallest float64 (5e-324) and would be read as 0")
-        values.append(value)
     return values
 
 

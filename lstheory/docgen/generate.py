@@ -11,6 +11,7 @@ from pathlib import Path
 
 from lstheory.docgen import accuracy, figures, pages
 from lstheory.docgen import tensor_parallel
+from lstheory.docgen.conformance import conformance_table
 
 
 def generate_all(docs_root: Path) -> dict[str, bytes]:
@@ -37,6 +38,7 @@ def generate_all(docs_root: Path) -> dict[str, bytes]:
         files[f"figures/{name}"] = draw()
     for name, content in pages.benchmark_tables(data / "benchmarks.json").items():
         files[f"generated/{name}"] = content.encode()
+    files["generated/conformance_table.md"] = conformance_table(data / "conformance.json").encode()
     measured_figures = {
         "accuracy_ulps.svg": accuracy.accuracy_figure(accuracy_record),
         "benchmarks.svg": figures.benchmarks(data / "benchmarks.json"),

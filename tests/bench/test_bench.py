@@ -11,7 +11,7 @@ import torch
 
 from lstheory.cli import bench as bench_command
 from lstheory import bench
-from lstheory.bench import loss as loss_bench, measure, records, solver as solver_bench
+from lstheory.bench import checker as checker_bench, loss as loss_bench, measure, records, solver as solver_bench
 
 
 def test_loss_benchmark_reports_both_figures_and_their_ratio():
@@ -23,6 +23,23 @@ def test_loss_benchmark_reports_both_figures_and_their_ratio():
         if row.baseline > 0:
             assert row.ratio == pytest.approx(row.lstheory / row.baseline)
     assert rows[0].case == "N=8, K=1000, float32" and rows[2].case == "N=2, K=1000, d1=3, float32"
+
+
+def test_checker_benchmark_times_a_passing_check_against_its_bound_and_the_every_label_floor():
+    rows = checker_bench.bench_checker([("torch", 300, 15.0), ("numpy", 70, 60.0)])
+    assert [row.quantity for row in rows] == [
+        "time, infer + assert", "peak extra memory", "CPU time per every-label forward"] * 2
+    assert rows[0].baseline == 15.0 and rows[3].baseline == 60.0 and rows[1].baseline == 4096.0
+    assert rows[2].lstheory > rows[2].baseline > 0  # the check does more than one pass over every label
+    assert rows[0].case == "K=300, F.cross_entropy(label_smoothing=0.1), autograd"
+
+
+def test_the_numpy_case_is_the_label_smoothed_cross_entropy():
+    import torch.nn.functional as F
+
+    logits, labels = torch.randn(3, 7, dtype=torch.float64), torch.tensor([0, 4, 6])
+    expected = float(F.cross_entropy(logits, labels, label_smoothing=0.1))
+    assert checker_bench.numpy_smoothed_cross_entropy(logits.numpy(), labels.numpy()) == pytest.approx(expected, rel=1e-14)
 
 
 @pytest.mark.skipif(not measure.cpu_peak_memory_available(), reason="needs /proc/self/clear_refs (Linux)")

@@ -110,7 +110,7 @@ def test_optimum_checks_use_the_closed_forms():
         (dict(eps=-0.1), ValueError, "eps must be a real number with 0 <= eps <= 1; got -0.1"),
         (dict(eps=0.1, convention="eps/K"), ValueError, "convention must be one of 'off_target', 'uniform'; got 'eps/K'"),
         (dict(eps=0.1, rtol=2.0), ValueError, "rtol must be a real number with 0 <= rtol < 1"),
-        (dict(eps=0.1, rtol="tight"), ValueError, "rtol must be a real number"),
+        (dict(eps=0.1, rtol="tight"), TypeError, "rtol must be a real number"),
     ],
 )
 def test_bad_arguments(kwargs, error, words):

@@ -261,7 +261,6 @@ def test_the_report_is_deterministic():
         (dict(num_classes=1), ValueError, "num_classes must be an integer with 2 <= num_classes"),
         (dict(num_classes=2.5), TypeError, "num_classes"),
         (dict(num_classes=5, eps=1.5), ValueError, "eps must be a real number with 0 <= eps <= 1; got 1.5"),
-        (dict(num_classes=5, ignore_index=3), ValueError, "ignore_index must lie outside the class indices [0, 5)"),
         (dict(num_classes=5, ignore_index="pad"), TypeError, "ignore_index must be an integer"),
     ],
 )
@@ -276,12 +275,21 @@ def test_a_non_callable_is_rejected():
         infer_smoothing("cross_entropy", 5)
 
 
-def test_a_loss_that_does_not_reduce_is_rejected_with_the_reason():
+def test_a_loss_returning_one_value_per_sample_is_reduced_by_a_mean_and_says_so():
     def per_sample(logits, labels):
-        return F.cross_entropy(logits, labels, reduction="none")
+        return F.cross_entropy(logits, labels, reduction="none", label_smoothing=0.1)
 
-    with pytest.raises(TypeError, match="must return a scalar"):
-        infer_smoothing(per_sample, 5)
+    report = infer_smoothing(per_sample, 5, eps=0.1)
+    assert report.is_cross_entropy and report.convention == "uniform" and report.reduction == "mean"
+    assert "the loss returns one value per sample; lstheory takes their mean" in str(report)
+
+
+def test_a_loss_returning_a_wrong_shape_is_rejected_with_the_reason():
+    def wrong_shape(logits, labels):
+        return F.cross_entropy(logits, labels, reduction="none")[:1].repeat(3)
+
+    with pytest.raises(TypeError, match="scalar or one value per sample"):
+        infer_smoothing(wrong_shape, 5)
 
 
 @pytest.mark.slow

@@ -56,3 +56,29 @@ def test_fixture_in_a_fresh_pytest_run(pytester):
         "*[[]a[]] implied targets: expected 0.9 on the label and 0.025 on each other class*",
         "*likely cause: this loss smooths with eps=0.1 in the uniform convention, which is eps=0.08 in off_target*",
     ])
+
+
+def test_fixture_takes_the_adapter_and_padding_keywords(lstheory_check):
+    """Keras' order and one-hot targets, a (B, T, K) sequence loss, a padding class without smoothing mass."""
+    import torch
+    import torch.nn.functional as F
+
+    def keras_like(y_true, y_pred):
+        smoothed = y_true * 0.9 + 0.1 / y_pred.shape[-1]
+        return -(smoothed * torch.log_softmax(y_pred, -1)).sum(-1)
+
+    report = lstheory_check(keras_like, 10, 0.1, convention="uniform", targets="one_hot", argument_order="target_first")
+    assert report.options.argument_order == "target_first"
+    sequence = lambda z, y: F.cross_entropy(z.movedim(-1, 1), y, label_smoothing=0.1)  # noqa: E731
+    assert lstheory_check.infer(sequence, 10, layout="NTK").reduction_detail == "mean over B, mean over T"
+
+    def no_mass_on_padding(logits, labels):  # eps over the K - 1 classes other than padding class 0
+        target = torch.full_like(logits, 0.1 / 8)
+        target[:, 0] = 0.0
+        target.scatter_(1, labels[:, None], 0.9)
+        keep = labels != 0
+        return -(target * F.log_softmax(logits, -1)).sum(-1)[keep].sum() / keep.sum()
+
+    lstheory_check(no_mass_on_padding, 10, 0.1, ignore_index=0, smooth_padding_class=False)
+    with pytest.raises(AssertionError, match="receives no smoothing mass"):
+        lstheory_check(no_mass_on_padding, 10, 0.1, ignore_index=0)
