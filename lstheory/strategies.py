@@ -28,6 +28,8 @@ Examples
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -40,7 +42,7 @@ except ImportError as error:  # pragma: no cover - hypothesis is a test dependen
         "lstheory.strategies needs the 'hypothesis' package: pip install hypothesis"
     ) from error
 
-from lstheory._validation import CONVENTIONS, check_convention
+from lstheory._validation import CONVENTIONS, check_convention, is_integer_scalar
 
 __all__ = [
     "SmoothingSetup",
@@ -63,25 +65,48 @@ class SmoothingSetup(NamedTuple):
     convention: str
 
 
-def _check_range(name: str, low: float, high: float, floor: float, ceiling: float) -> None:
+def _check_range(
+    names: tuple[str, str], low: object, high: object, floor: float, ceiling: float, *, integer: bool
+) -> None:
+    """``floor <= low <= high <= ceiling``, each bound named as the caller's parameter."""
+    kind = "an integer" if integer else "a real number"
+    for name, value in zip(names, (low, high)):
+        number = is_integer_scalar(value) if integer else (
+            isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+        )
+        if not number:
+            raise TypeError(f"{name} must be {kind} in [{floor}, {ceiling}]; got {value!r} ({type(value).__name__})")
     if not floor <= low <= high <= ceiling:
         raise ValueError(
-            f"need {floor} <= min_{name} <= max_{name} <= {ceiling}; got min_{name}={low!r}, max_{name}={high!r}"
+            f"need {floor} <= {names[0]} <= {names[1]} <= {ceiling}; got {names[0]}={low!r}, {names[1]}={high!r}"
         )
 
 
 def num_classes(min_value: int = 2, max_value: int = 100) -> st.SearchStrategy[int]:
     """Class counts ``K`` with ``2 <= min_value <= K <= max_value``."""
-    _check_range("value", min_value, max_value, 2, 2**53)
-    return st.integers(min_value=min_value, max_value=max_value)
+    _check_range(("min_value", "max_value"), min_value, max_value, 2, 2**53, integer=True)
+    return st.integers(min_value=int(min_value), max_value=int(max_value))
+
+
+def _check_conventions(allowed: object, name: str) -> tuple[str, ...]:
+    """A non-empty sequence of convention names (a lone string is refused, not read letter by letter)."""
+    example = f"e.g. {name}=('uniform',)"
+    if isinstance(allowed, (str, bytes)):
+        raise TypeError(
+            f"{name} must be a sequence of convention names ({example}), not a single string; got {allowed!r}"
+        )
+    try:
+        names = tuple(allowed)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of convention names ({example}); got {allowed!r}") from None
+    if not names:
+        raise ValueError(f"{name} must name at least one convention of {CONVENTIONS}; got {allowed!r}")
+    return tuple(check_convention(c, name) for c in names)
 
 
 def conventions(allowed: Sequence[str] = CONVENTIONS) -> st.SearchStrategy[str]:
-    """One of ``allowed`` (default: both of :data:`lstheory.CONVENTIONS`)."""
-    allowed = tuple(check_convention(c, "conventions") for c in allowed)
-    if not allowed:
-        raise ValueError("conventions must name at least one convention")
-    return st.sampled_from(allowed)
+    """One of ``allowed`` (default: both of :data:`lstheory.CONVENTIONS`); a sequence, e.g. ``("uniform",)``."""
+    return st.sampled_from(_check_conventions(allowed, "allowed"))
 
 
 def eps_values(
@@ -93,7 +118,7 @@ def eps_values(
     excluded, so that the optimal logits are finite in both conventions
     (``eps = 0`` is unsmoothed; off_target ``eps = 1`` puts no mass on the label).
     """
-    _check_range("eps", min_value, max_value, 0.0, 1.0)
+    _check_range(("min_value", "max_value"), min_value, max_value, 0.0, 1.0, integer=False)
     return st.floats(
         min_value=min_value,
         max_value=max_value,
@@ -119,15 +144,14 @@ def smoothing_setups(
     PyTorch's terms); ``min_eps``/``max_eps``/``finite_optimum`` are as in
     :func:`eps_values`.
     """
+    _check_range(("min_classes", "max_classes"), min_classes, max_classes, 2, 2**53, integer=True)
+    _check_range(("min_eps", "max_eps"), min_eps, max_eps, 0.0, 1.0, integer=False)
     return st.builds(
         SmoothingSetup,
         num_classes(min_classes, max_classes),
         eps_values(min_eps, max_eps, finite_optimum=finite_optimum),
-        _conventions(conventions),
+        st.sampled_from(_check_conventions(conventions, "conventions")),
     )
-
-
-_conventions = conventions  # smoothing_setups' keyword shadows the function
 
 
 def logits(
@@ -141,13 +165,20 @@ def logits(
 
     ``dtype`` is ``np.float64`` or ``np.float32`` (the values are exact in it).
     """
-    if not max_abs > 0:
-        raise ValueError(f"max_abs must be a positive number; got {max_abs!r}")
-    width = {np.dtype(np.float64): 64, np.dtype(np.float32): 32}.get(np.dtype(dtype))
+    if isinstance(max_abs, (bool, np.bool_)) or not isinstance(max_abs, numbers.Real) or not 0 < max_abs < math.inf:
+        raise ValueError(f"max_abs must be a positive number (finite); got {max_abs!r}")
+    try:
+        width = {np.dtype(np.float64): 64, np.dtype(np.float32): 32}.get(np.dtype(dtype))
+    except TypeError:  # not a dtype at all
+        width = None
     if width is None:
         raise ValueError(f"dtype must be np.float64 or np.float32; got {dtype!r}")
-    k = num_classes if isinstance(num_classes, st.SearchStrategy) else st.just(num_classes)
-    n = batch_size if isinstance(batch_size, st.SearchStrategy) else st.just(batch_size)
+    if not isinstance(num_classes, st.SearchStrategy):
+        _check_integer("num_classes", num_classes, 2)
+    if not isinstance(batch_size, st.SearchStrategy):
+        _check_integer("batch_size", batch_size, 0)
+    k = num_classes if isinstance(num_classes, st.SearchStrategy) else st.just(int(num_classes))
+    n = batch_size if isinstance(batch_size, st.SearchStrategy) else st.just(int(batch_size))
     elements = st.floats(-max_abs, max_abs, width=width, allow_nan=False, allow_subnormal=False)
     return st.tuples(n, k).flatmap(lambda shape: hnp.arrays(dtype, shape, elements=elements))
 
@@ -245,10 +276,12 @@ def smoothing_cases(
     dtype: type = np.float64,
 ) -> st.SearchStrategy[tuple[SmoothingSetup, np.ndarray, np.ndarray]]:
     """``(setup, logits, labels)``: a :class:`SmoothingSetup` and a batch with its ``K``."""
+    setups = smoothing_setups(min_classes, max_classes, conventions=conventions)
+    logits(2, batch_size, max_abs=max_abs, dtype=dtype)  # checks the batch arguments now, not at draw time
 
     @st.composite
     def case(draw):
-        setup = draw(smoothing_setups(min_classes, max_classes, conventions=conventions))
+        setup = draw(setups)
         z, y = draw(logits_and_labels(setup.num_classes, batch_size, max_abs=max_abs, dtype=dtype))
         return setup, z, y
 

@@ -9,6 +9,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from lstheory._validation import check_seed
 from lstheory.claims.registry import LEVELS, CheckContext, CheckResult, Claim, all_claims
 
 
@@ -108,7 +109,7 @@ def run_verification(
     unknown = set(levels) - set(LEVELS)
     if unknown:
         raise ValueError(f"levels must be among {LEVELS}; got {sorted(unknown)}")
-    context = CheckContext(device=device, seed=seed)
+    context = CheckContext(device=device, seed=check_seed(seed))
     outcomes = []
     for claim in all_claims() if claims is None else claims:
         for level in LEVELS:

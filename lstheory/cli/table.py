@@ -5,17 +5,26 @@ from __future__ import annotations
 import argparse
 from decimal import Decimal, InvalidOperation
 
+from lstheory._validation import as_eps, as_num_classes
 from lstheory.cli import UsageError
 
 
 def _int_list(text: str) -> list[int]:
+    """``--classes``: comma-separated class counts, each ``2 <= K <= 2**53``."""
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    for value in values:
+        try:
+            as_num_classes(value)
+        except (ValueError, TypeError) as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return values
 
 
 def _float_list(text: str) -> list[float]:
+    """``--eps``: comma-separated smoothing strengths in ``[0, 1]``; one that would round to 0 is refused."""
     values = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
@@ -26,7 +35,10 @@ def _float_list(text: str) -> list[float]:
             raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
         if value == 0 and exact != 0:
             raise argparse.ArgumentTypeError(f"{part} is below the smallest float64 (5e-324) and would be read as 0")
-        values.append(value)
+        try:
+            values.append(float(as_eps(value)))
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{error} (from {part!r})") from None
     return values
 
 

@@ -20,7 +20,7 @@ import scipy.optimize
 import scipy.sparse.linalg
 import scipy.special
 
-from lstheory._validation import check_convention, check_label
+from lstheory._validation import as_array, as_finite_real, as_integer, check_convention, check_label, check_seed
 
 
 CONVERGED_RELATIVE_RESIDUAL = 1e-11
@@ -77,12 +77,30 @@ class MinimizationResult:
 
 
 def _validate_target(target: np.ndarray) -> np.ndarray:
-    p = np.asarray(target, dtype=np.float64)
+    p = as_array(target, "target", "a 1-D array of at least 2 finite, non-negative class masses")
+    if p.dtype.kind not in "iuf":
+        raise TypeError(f"target must be a 1-D array of real class masses; got dtype {p.dtype}")
+    p = p.astype(np.float64)
     if p.ndim != 1 or p.size < 2:
         raise ValueError(f"target must be a 1-D array of at least 2 class masses; got shape {p.shape}")
     if not np.all(np.isfinite(p)) or np.any(p < 0):
-        raise ValueError("target must be finite and non-negative")
+        bad = p[~(np.isfinite(p) & (p >= 0))][0]
+        raise ValueError(f"target must be finite and non-negative; got {bad!r}")
     return p
+
+
+def _validate_options(seed, start_scale, tol, max_iter) -> tuple[int, float, float, int]:
+    seed = check_seed(seed)
+    start_scale = float(as_finite_real(start_scale, "start_scale"))
+    if start_scale < 0:
+        raise ValueError(f"start_scale must be a finite real number >= 0; got {start_scale!r}")
+    tol = float(as_finite_real(tol, "tol"))
+    if not tol > 0:
+        raise ValueError(f"tol must be a finite real number > 0; got {tol!r}")
+    max_iter = as_integer(max_iter, "max_iter", "an integer >= 1")
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1; got {max_iter!r}")
+    return seed, start_scale, tol, max_iter
 
 
 def minimize_cross_entropy(
@@ -139,6 +157,7 @@ def minimize_cross_entropy(
         polishing, when SciPy reports success).
     """
     p = _validate_target(target)
+    seed, start_scale, tol, max_iter = _validate_options(seed, start_scale, tol, max_iter)
     if polish and np.any(p <= 0):
         raise ValueError(
             "target must be > 0 everywhere to polish: a zero mass has no finite optimal logit "
@@ -272,6 +291,7 @@ def sweep(
     """
     from tqdm.auto import tqdm
 
+    seed = check_seed(seed)
     pairs = list(configurations)
     results = []
     bar = tqdm(pairs, desc=description or f"scipy sweep ({convention})", disable=None if progress is None else not progress, leave=False)
