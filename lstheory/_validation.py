@@ -47,6 +47,11 @@ def is_integer_scalar(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_, np.timedelta64))
 
 
+def is_real_scalar(value: Any) -> bool:
+    """A Python or NumPy real number (``Fraction`` included); not a bool, not a ``timedelta64``."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_, np.timedelta64))
+
+
 def _from_tensor(value: Any, name: str) -> Any:
     """A torch tensor becomes a NumPy array holding its exact values; one that requires grad is refused.
 
@@ -93,9 +98,9 @@ def check_convention(convention: Any, name: str = "convention") -> str:
     return convention
 
 
-def _show_integer(value: int) -> str:
+def describe_integer(value: int) -> str:
     """An integer as typed, or its size when it is too long to print."""
-    return repr(value) if abs(value) < 10**20 else f"an integer of {len(str(abs(value)))} digits"
+    return repr(value) if abs(value) < 10**40 else f"an integer of {len(str(abs(value)))} digits"
 
 
 def as_integer(value: Any, name: str, valid: str) -> int:
@@ -109,6 +114,17 @@ def as_integer(value: Any, name: str, valid: str) -> int:
     raise TypeError(f"{name} must be {valid}; got {_describe(value)}")
 
 
+def as_real(value: Any, name: str, valid: str) -> float:
+    """A single real number as a float: a Python or NumPy real, or a 0-d real array or tensor."""
+    if is_real_scalar(value):
+        return float(value)
+    if isinstance(value, np.ndarray) or _is_tensor(value):
+        array = as_array(value, name, valid)
+        if array.ndim == 0 and array.dtype.kind in "iuf":
+            return float(array)
+    raise TypeError(f"{name} must be {valid}; got {_describe(value)}")
+
+
 def as_num_classes(num_classes: Any, name: str = "num_classes") -> np.ndarray:
     """Validate a class count (scalar or integer array) and return it as float64.
 
@@ -119,7 +135,7 @@ def as_num_classes(num_classes: Any, name: str = "num_classes") -> np.ndarray:
     if is_integer_scalar(num_classes):
         value = int(num_classes)
         if not 2 <= value <= MAX_NUM_CLASSES:
-            raise ValueError(f"{name} must be {valid}; got {_show_integer(value)}")
+            raise ValueError(f"{name} must be {valid}; got {describe_integer(value)}")
         return np.asarray(float(value))
     if isinstance(num_classes, (bool, np.bool_)):
         raise TypeError(f"{name} must be {valid}; got {num_classes!r} (bool)")
@@ -142,7 +158,7 @@ def as_eps(eps: Any, name: str = "eps") -> np.ndarray:
     if isinstance(eps, (bool, np.bool_)):
         raise TypeError(f"{name} must be {valid}; got {eps!r} (bool)")
     if is_integer_scalar(eps) and not 0 <= int(eps) <= 1:
-        raise ValueError(f"{name} must be {valid}; got {_show_integer(int(eps))}")
+        raise ValueError(f"{name} must be {valid}; got {describe_integer(int(eps))}")
     array = as_array(eps, name, valid)
     if array.dtype.kind not in "iuf":
         raise TypeError(f"{name} must be {valid} (or an array of them); got {_describe(eps)}")
@@ -175,7 +191,7 @@ def check_label(label: Any, num_classes: int, name: str = "label") -> int:
     """Validate a class index ``0 <= label < num_classes`` (an integer, or a 0-d integer array or tensor)."""
     value = as_integer(label, name, f"an integer with 0 <= {name} < {num_classes}")
     if not 0 <= value < num_classes:
-        raise ValueError(f"{name} must satisfy 0 <= {name} < num_classes={num_classes}; got {_show_integer(value)}")
+        raise ValueError(f"{name} must satisfy 0 <= {name} < num_classes={num_classes}; got {describe_integer(value)}")
     return value
 
 
@@ -183,7 +199,7 @@ def check_seed(seed: Any, name: str = "seed") -> int:
     """Validate a random seed: an integer ``>= 0`` (what ``numpy.random.default_rng`` accepts)."""
     value = as_integer(seed, name, "an integer >= 0")
     if value < 0:
-        raise ValueError(f"{name} must be an integer >= 0; got {_show_integer(value)}")
+        raise ValueError(f"{name} must be an integer >= 0; got {describe_integer(value)}")
     return value
 
 

@@ -29,7 +29,6 @@ Examples
 from __future__ import annotations
 
 import math
-import numbers
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -42,7 +41,7 @@ except ImportError as error:  # pragma: no cover - hypothesis is a test dependen
         "lstheory.strategies needs the 'hypothesis' package: pip install hypothesis"
     ) from error
 
-from lstheory._validation import CONVENTIONS, check_convention, is_integer_scalar
+from lstheory._validation import CONVENTIONS, as_integer, as_real, check_convention, is_integer_scalar
 
 __all__ = [
     "SmoothingSetup",
@@ -57,6 +56,10 @@ __all__ = [
 ]
 
 
+MAX_ARRAY_SIZE = 10**6
+"""The largest ``N`` or ``K`` of a drawn array: Hypothesis draws it element by element."""
+
+
 class SmoothingSetup(NamedTuple):
     """One label-smoothing setting: ``K``, ``eps`` and the convention ``eps`` is meant in."""
 
@@ -67,25 +70,22 @@ class SmoothingSetup(NamedTuple):
 
 def _check_range(
     names: tuple[str, str], low: object, high: object, floor: float, ceiling: float, *, integer: bool
-) -> None:
-    """``floor <= low <= high <= ceiling``, each bound named as the caller's parameter."""
-    kind = "an integer" if integer else "a real number"
-    for name, value in zip(names, (low, high)):
-        number = is_integer_scalar(value) if integer else (
-            isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
-        )
-        if not number:
-            raise TypeError(f"{name} must be {kind} in [{floor}, {ceiling}]; got {value!r} ({type(value).__name__})")
+) -> tuple:
+    """``floor <= low <= high <= ceiling``, each bound named as the caller's parameter; the bounds as numbers."""
+    valid = f"{'an integer' if integer else 'a real number'} in [{floor}, {ceiling}]"
+    read = as_integer if integer else as_real
+    low, high = (read(value, name, valid) for name, value in zip(names, (low, high)))
     if not floor <= low <= high <= ceiling:
         raise ValueError(
             f"need {floor} <= {names[0]} <= {names[1]} <= {ceiling}; got {names[0]}={low!r}, {names[1]}={high!r}"
         )
+    return low, high
 
 
 def num_classes(min_value: int = 2, max_value: int = 100) -> st.SearchStrategy[int]:
     """Class counts ``K`` with ``2 <= min_value <= K <= max_value``."""
-    _check_range(("min_value", "max_value"), min_value, max_value, 2, 2**53, integer=True)
-    return st.integers(min_value=int(min_value), max_value=int(max_value))
+    low, high = _check_range(("min_value", "max_value"), min_value, max_value, 2, 2**53, integer=True)
+    return st.integers(min_value=low, max_value=high)
 
 
 def _check_conventions(allowed: object, name: str) -> tuple[str, ...]:
@@ -118,12 +118,12 @@ def eps_values(
     excluded, so that the optimal logits are finite in both conventions
     (``eps = 0`` is unsmoothed; off_target ``eps = 1`` puts no mass on the label).
     """
-    _check_range(("min_value", "max_value"), min_value, max_value, 0.0, 1.0, integer=False)
+    min_value, max_value = _check_range(("min_value", "max_value"), min_value, max_value, 0.0, 1.0, integer=False)
     return st.floats(
         min_value=min_value,
         max_value=max_value,
-        exclude_min=finite_optimum and min_value == 0.0,
-        exclude_max=finite_optimum and max_value == 1.0,
+        exclude_min=bool(finite_optimum) and min_value == 0.0,
+        exclude_max=bool(finite_optimum) and max_value == 1.0,
         allow_nan=False,
         allow_subnormal=False,
     )
@@ -165,7 +165,8 @@ def logits(
 
     ``dtype`` is ``np.float64`` or ``np.float32`` (the values are exact in it).
     """
-    if isinstance(max_abs, (bool, np.bool_)) or not isinstance(max_abs, numbers.Real) or not 0 < max_abs < math.inf:
+    max_abs = as_real(max_abs, "max_abs", "a positive number (finite)")
+    if not 0 < max_abs < math.inf:
         raise ValueError(f"max_abs must be a positive number (finite); got {max_abs!r}")
     try:
         width = {np.dtype(np.float64): 64, np.dtype(np.float32): 32}.get(np.dtype(dtype))
@@ -174,9 +175,9 @@ def logits(
     if width is None:
         raise ValueError(f"dtype must be np.float64 or np.float32; got {dtype!r}")
     if not isinstance(num_classes, st.SearchStrategy):
-        _check_integer("num_classes", num_classes, 2)
+        _check_integer("num_classes", num_classes, 2, MAX_ARRAY_SIZE)
     if not isinstance(batch_size, st.SearchStrategy):
-        _check_integer("batch_size", batch_size, 0)
+        _check_integer("batch_size", batch_size, 0, MAX_ARRAY_SIZE)
     k = num_classes if isinstance(num_classes, st.SearchStrategy) else st.just(int(num_classes))
     n = batch_size if isinstance(batch_size, st.SearchStrategy) else st.just(int(batch_size))
     elements = st.floats(-max_abs, max_abs, width=width, allow_nan=False, allow_subnormal=False)
@@ -195,8 +196,8 @@ def labels(
     entries (never all) are that padding label; so ``batch_size`` must then be
     at least 1.
     """
-    _check_integer("num_classes", num_classes, 2)
-    _check_integer("batch_size", batch_size, 0)
+    _check_integer("num_classes", num_classes, 2, 2**53)
+    _check_integer("batch_size", batch_size, 0, MAX_ARRAY_SIZE)
     _check_ignore_index(ignore_index, num_classes)
     valid = st.integers(0, num_classes - 1)
     if ignore_index is None:
@@ -210,17 +211,20 @@ def labels(
     return hnp.arrays(np.int64, batch_size, elements=padded).filter(lambda y: np.any(y != ignore_index))
 
 
-def _check_integer(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+def _check_integer(name: str, value: object, minimum: int, maximum: int) -> None:
+    if not is_integer_scalar(value) or not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be an integer >= {minimum} (and <= {maximum}); got {value!r}")
 
 
 def _check_ignore_index(ignore_index: object, num_classes: int | None) -> None:
-    """``None``, or an integer that is not a class index (outside ``[0, num_classes)``)."""
+    """``None``, or an int64 integer that is not a class index (outside ``[0, num_classes)``)."""
     if ignore_index is None:
         return
-    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
-        raise ValueError(f"ignore_index must be an integer label outside [0, K) or None; got {ignore_index!r}")
+    if not is_integer_scalar(ignore_index) or not -(2**63) <= ignore_index < 2**63:
+        raise ValueError(
+            f"ignore_index must be an integer label outside [0, K) in the int64 range (labels are int64), "
+            f"or None; got {ignore_index!r}"
+        )
     if num_classes is not None and 0 <= ignore_index < num_classes:
         raise ValueError(
             f"ignore_index must lie outside the class indices [0, {num_classes}) (e.g. -100), or padding "
@@ -244,14 +248,12 @@ def logits_and_labels(
     """
     fixed_k = None if isinstance(num_classes, st.SearchStrategy) else num_classes
     if fixed_k is not None:
-        _check_integer("num_classes", fixed_k, 2)
+        _check_integer("num_classes", fixed_k, 2, MAX_ARRAY_SIZE)
     _check_ignore_index(ignore_index, fixed_k)
     if ignore_index is not None:
         if isinstance(batch_size, st.SearchStrategy):
             batch_size = batch_size.filter(lambda n: n >= 1)
-        elif not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, (bool, np.bool_)) or (
-            batch_size < 1
-        ):
+        elif not is_integer_scalar(batch_size) or batch_size < 1:
             raise ValueError(
                 f"logits_and_labels with ignore_index={ignore_index} needs batch_size >= 1 (some label must "
                 f"not be padding); got batch_size={batch_size!r}"

@@ -39,13 +39,11 @@ which costs ``O(N K)`` memory but is differentiable to any order.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 
-from lstheory._validation import as_eps, as_num_classes, check_convention
+from lstheory._validation import as_eps, as_integer, as_num_classes, check_convention, describe_integer
 from lstheory.closed_form import smoothed_target
 
 __all__ = ["label_smoothed_cross_entropy", "smoothing_coefficients"]
@@ -205,13 +203,11 @@ def _check_weight(weight: Any, logits: torch.Tensor, num_classes: int) -> torch.
 
 def _check_ignore_index(ignore_index: Any) -> int:
     """``ignore_index`` as a Python int; it must fit int64, the dtype targets are compared in."""
-    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, numbers.Integral):
-        raise TypeError(f"ignore_index must be an integer; got {ignore_index!r} ({type(ignore_index).__name__})")
-    value = int(ignore_index)
+    value = as_integer(ignore_index, "ignore_index", "an integer in the int64 range")
     if not _INT64_MIN <= value <= _INT64_MAX:
         raise ValueError(
             f"ignore_index must be an integer in the int64 range [-2**63, 2**63 - 1] (class indices are "
-            f"compared in int64); got {value if abs(value) < 10**30 else f'an integer of {len(str(abs(value)))} digits'}"
+            f"compared in int64); got {describe_integer(value)}"
         )
     return value
 
@@ -308,10 +304,18 @@ class _Scratch:
         return storage[:numel].view(like.shape)
 
 
-def _smoothed_target_block(target_block, a, b, w_view, scratch) -> torch.Tensor:
-    """``t_c = w_c (a p_c + b)`` of a block of probability targets, in a scratch tensor."""
+def _smoothed_target_block(target_block, masses, w_view, scratch) -> torch.Tensor:
+    """``t_c = w_c (a p_c + b)`` of a block of probability targets, in a scratch tensor.
+
+    With ``a < 0`` (off_target ``eps > (K-1)/K``) ``a p_c + b`` cancels (``p_c = 1`` and
+    ``eps`` near 1 leave a tiny true-class mass that ``a + b`` rounds to 0); there it is
+    formed as ``(1 - p_c) p_other + p_c p_true``, a sum of non-negative terms.
+    """
     t = scratch("target", target_block)
-    t.copy_(target_block).mul_(a).add_(b)
+    if masses.a < 0:
+        t.copy_(target_block).neg_().add_(1.0).mul_(masses.b).add_(target_block, alpha=masses.p_true)
+    else:
+        t.copy_(target_block).mul_(masses.a).add_(masses.b)
     if w_view is not None:
         t.mul_(w_view)
     return t
@@ -378,7 +382,7 @@ class _ForwardPass:
         cross = self.layout.empty_per_position(self.acc, self.device)
         for index in blocks:
             log_q = self._log_q(index)
-            t = _smoothed_target_block(p_all[index], masses.a, masses.b, self.w_view, self.scratch)
+            t = _smoothed_target_block(p_all[index], masses, self.w_view, self.scratch)
             total[index] = t.sum(1, keepdim=True)
             cross[index] = _sum_of_products(t, log_q)
         return cross.neg_(), total
@@ -479,7 +483,7 @@ class _LabelSmoothedCrossEntropy(torch.autograd.Function):
         for index in layout.blocks(logits.element_size(), block_bytes):
             z = z_all[index]
             g_block = g[index]
-            t = _smoothed_target_block(p_all[index], a, b, w_view, scratch) if probability_target else None
+            t = _smoothed_target_block(p_all[index], masses, w_view, scratch) if probability_target else None
             if grad_all is not None:
                 # dloss/dz_c = g (T q_c - t_c)
                 out = grad_all[index] if direct else scratch("grad", z)
@@ -542,7 +546,8 @@ def _composite_per_position(logits, target, weight, masses, ignore_index, probab
     log_q = torch.log_softmax(logits, 1, dtype=acc)
     # unweighted target coefficients s_c (t_c = w_c s_c)
     if probability_target:
-        s = target.to(acc) * masses.a + masses.b
+        p = target.to(acc)
+        s = (1 - p) * masses.b + p * masses.p_true if masses.a < 0 else p * masses.a + masses.b
     else:
         valid = target != ignore_index
         y_safe = torch.where(valid, target, torch.zeros_like(target)).unsqueeze(1)

@@ -52,11 +52,11 @@ reported converged only after a full Newton step of length ``<= tol``.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
-import numpy as np
 import torch
+
+from lstheory._validation import as_integer, as_real
 
 __all__ = ["solve_optimal_logits", "OptimalLogitsSolution"]
 
@@ -120,17 +120,13 @@ def _check_target(target_probs) -> torch.Tensor:
 
 
 def _check_settings(max_iter, tol, dtype: torch.dtype) -> tuple[int, float]:
-    if isinstance(max_iter, (bool, np.bool_)) or not isinstance(max_iter, numbers.Integral):
-        raise TypeError(f"max_iter must be an integer >= 0; got {max_iter!r} ({type(max_iter).__name__})")
+    max_iter = as_integer(max_iter, "max_iter", "an integer >= 0")
     if max_iter < 0:
         raise ValueError(f"max_iter must be an integer >= 0; got {max_iter!r}")
-    if tol is None:
-        tol = _default_tol(dtype)
-    if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, numbers.Real):
-        raise TypeError(f"tol must be a finite real number > 0; got {tol!r} ({type(tol).__name__})")
+    tol = _default_tol(dtype) if tol is None else as_real(tol, "tol", "a finite real number > 0")
     if not (tol > 0 and math.isfinite(tol)):
         raise ValueError(f"tol must be a finite real number > 0; got {tol!r}")
-    return int(max_iter), float(tol)
+    return max_iter, tol
 
 
 def _initial_logits(initial_logits, target_probs: torch.Tensor, p_all: torch.Tensor) -> torch.Tensor:
