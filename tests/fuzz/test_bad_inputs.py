@@ -144,6 +144,7 @@ BAD_INPUTS = [
 ]
 
 
+@pytest.mark.timeout(60)  # a bad input must not hang either
 @pytest.mark.parametrize("call, error, words", [row[1:] for row in BAD_INPUTS], ids=[row[0] for row in BAD_INPUTS])
 def test_bad_input_raises_a_named_error(call, error, words):
     with pytest.raises(error) as info:
@@ -317,7 +318,11 @@ def test_the_sweep_covers_every_public_function():
         assert left_out <= {"polish", "finite_optimum", "description"}, (name, left_out)
 
 
-@fuzz_settings(3.0)  # 300 of the ~2500 cases by default, all of them (almost surely) in the slow profile
+SWEEP_SETTINGS = fuzz_settings(3.0)  # 300 of the ~2500 cases by default, nearly all of them in the slow profile
+
+
+@pytest.mark.timeout(60 + SWEEP_SETTINGS.max_examples)  # a second per call at most: only a hang exceeds it
+@SWEEP_SETTINGS
 @given(st.sampled_from(SWEEP_CASES), st.data())
 def test_junk_in_any_argument_is_refused_by_name_or_accepted(case, data):
     name, argument, junk = case

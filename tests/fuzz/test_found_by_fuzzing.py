@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from lstheory.torch import label_smoothed_cross_entropy, solve_optimal_logits
 
 INF = math.inf
+pytestmark = pytest.mark.timeout(60)  # a hang (item 2) fails instead of stalling the run
 
 
 # ------------------------------------------------------------ 1. integer targets of any dtype
@@ -59,7 +60,6 @@ def test_uint64_targets_beyond_int64_are_out_of_range_not_ignored():
 # ------------------------------------------------------------ 2. a solver that never returned
 
 
-@pytest.mark.timeout(60)
 def test_solver_returns_from_a_start_whose_softmax_underflows():
     """A start 1000 apart: q_r underflows, the old Newton step was inf - inf and the line search looped forever."""
     target = torch.tensor([[0.5, 0.3, 0.2]], dtype=torch.float64)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import event, given
@@ -35,6 +36,7 @@ INF, NAN = math.inf, math.nan
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 INDEX_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 HALF = (torch.float16, torch.bfloat16)
+VALUE_SETTINGS, GRADIENT_SETTINGS = fuzz_settings(2.0), fuzz_settings(0.6)
 
 
 @dataclass
@@ -206,7 +208,8 @@ def _reference(case: LossCase):
 # ------------------------------------------------------------------------------ against the reference
 
 
-@fuzz_settings(2.0)
+@pytest.mark.timeout(60 + VALUE_SETTINGS.max_examples // 2)  # half a second per example at most: only a hang exceeds it
+@VALUE_SETTINGS
 @given(loss_cases())
 def test_loss_matches_the_float64_reference(case):
     event(f"{case.logits.dtype}, {'probability' if case.probability_target else case.target.dtype} target")
@@ -218,7 +221,8 @@ def test_loss_matches_the_float64_reference(case):
     assert_matches(ours, value.reshape(ours.shape) if ours.dim() else value, bound.reshape(value.shape), "vs reference")
 
 
-@fuzz_settings(0.6)
+@pytest.mark.timeout(60 + GRADIENT_SETTINGS.max_examples // 2)
+@GRADIENT_SETTINGS
 @given(loss_cases(dtypes=(torch.float32, torch.float64), finite=True), st.integers(0, 2**32 - 1))
 def test_gradient_matches_the_float64_reference(case, seed):
     """Finite logits: the gradient is the reference's autograd gradient (within its error bound)."""
@@ -323,7 +327,8 @@ def _pytorch(case: LossCase) -> torch.Tensor:
                            reduction=case.reduction, label_smoothing=case.eps)
 
 
-@fuzz_settings(2.0)
+@pytest.mark.timeout(60 + VALUE_SETTINGS.max_examples // 2)
+@VALUE_SETTINGS
 @given(loss_cases(conventions=("uniform",)))
 def test_uniform_loss_matches_pytorch_except_where_lstheory_is_right_on_purpose(case):
     ours, theirs = case.call(), _pytorch(case)
