@@ -16,7 +16,7 @@ from lstheory.symbolic import convention_closed_form, gap_closed_form, print_der
 from lstheory.symbolic.smoothing import EPS, K
 
 if __name__ == "__main__":
-    status = print_derivations(convention_closed_form("off_target"))
+    status = print_derivations(convention_closed_form("off_target"), with_latex="--latex" in sys.argv[1:])
     print("\nlstheory.logit_gap against the SymPy closed form at 50 digits:")
     for k, eps in ((2, "0.1"), (10, "0.1"), (1000, "0.01"), (4, "0.75")):
         exact = gap_closed_form("off_target").subs({K: k, EPS: sympy.Rational(float(eps))}).evalf(50)

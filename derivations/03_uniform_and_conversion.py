@@ -13,7 +13,7 @@ import lstheory
 from lstheory.symbolic import convention_closed_form, conversion, print_derivations
 
 if __name__ == "__main__":
-    status = print_derivations(convention_closed_form("uniform"), conversion())
+    status = print_derivations(convention_closed_form("uniform"), conversion(), with_latex="--latex" in sys.argv[1:])
     print("\nOptimal gaps at eps = 0.1:")
     print(f"  {'K':>5}  {'uniform':>8}  {'off_target':>10}  {'uniform eps as off_target':>26}")
     for k in (2, 5, 10, 1000):

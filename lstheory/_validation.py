@@ -84,6 +84,29 @@ def as_array(value: Any, name: str, valid: str) -> np.ndarray:
         ) from error
 
 
+_UNIFORM = "use 'uniform' (true class 1 - eps + eps/K, every other class eps/K)"
+_OFF_TARGET = "use 'off_target' (true class 1 - eps, every other class eps/(K-1))"
+_FAIRSEQ = (
+    "fairseq's label_smoothed_cross_entropy depends on the version: up to v0.10.2 it is 'uniform' "
+    "(eps_i = eps/K); from commit 791ab7c (PR #3182, February 2021; releases v0.12.0 and later) it is "
+    "'off_target' (eps_i = eps/(K-1))"
+)
+FRAMEWORK_CONVENTIONS: dict[str, str] = {
+    **dict.fromkeys(("pytorch", "torch"), f"PyTorch's cross_entropy(label_smoothing=eps) is uniform: {_UNIFORM}"),
+    **dict.fromkeys(("keras", "tensorflow", "tf", "tfkeras"),
+                    f"Keras' CategoricalCrossentropy(label_smoothing=eps) is uniform: {_UNIFORM}"),
+    "optax": f"optax.smooth_labels is uniform: {_UNIFORM}",
+    "timm": f"timm's LabelSmoothingCrossEntropy is uniform: {_UNIFORM}",
+    **dict.fromkeys(("huggingface", "hf", "transformers"),
+                    f"HuggingFace's Trainer (label_smoothing_factor, LabelSmoother) is uniform: {_UNIFORM}"),
+    "fairseq": _FAIRSEQ,
+    **dict.fromkeys(("megatron", "megatronlm", "megatroncore"),
+                    "Megatron-LM's vocab-parallel cross-entropy rescales eps by K/(K-1), which is off_target: "
+                    f"{_OFF_TARGET}; K is the vocabulary size one tensor-parallel rank sees"),
+}
+"""Framework names a user may pass as a convention (lower-case, letters and digits only): what to use instead."""
+
+
 def check_convention(convention: Any, name: str = "convention") -> str:
     """Return ``convention`` if it names a known convention, else raise."""
     if not isinstance(convention, str):
@@ -92,8 +115,10 @@ def check_convention(convention: Any, name: str = "convention") -> str:
             f"got {_describe(convention)}"
         )
     if convention not in CONVENTIONS:
+        framework = FRAMEWORK_CONVENTIONS.get("".join(ch for ch in convention.lower() if ch.isalnum()))
+        hint = f"; that is a framework, not a convention: {framework}" if framework else ""
         raise ValueError(
-            f"{name} must be one of {', '.join(map(repr, CONVENTIONS))}; got {convention!r}"
+            f"{name} must be one of {', '.join(map(repr, CONVENTIONS))}; got {convention!r}{hint}"
         )
     return convention
 
@@ -250,3 +275,26 @@ def scalar_or_array(result: np.ndarray, *inputs: np.ndarray) -> np.ndarray | np.
     if all(np.ndim(x) == 0 for x in inputs):
         return result[()]
     return result
+
+
+def as_positive_integer(value: Any, name: str) -> int:
+    """Validate a single integer ``>= 1`` (Python or NumPy, not bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a single integer >= 1; got {_describe(value)}")
+    if int(value) < 1:
+        raise ValueError(f"{name} must be an integer >= 1; got {int(value)}")
+    return int(value)
+
+
+def as_positive_finite(value: Any, name: str) -> float:
+    """Validate a single finite real number ``> 0`` (e.g. a weight decay)."""
+    valid = "a single finite real number > 0"
+    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None or np.ndim(value) != 0:
+        raise TypeError(f"{name} must be {valid}; got {_describe(value)}")
+    array = np.asarray(value)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be {valid}; got {_describe(value)}")
+    number = float(array)
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"{name} must be {valid}; got {number!r}")
+    return number

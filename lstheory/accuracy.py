@@ -9,15 +9,25 @@ oracle is itself cross-checked by agreement at rising precision
 
 The naive formulas are kept here, and only here, as the baseline the docs
 compare against: they are what a user would type, not what lstheory computes.
+
+:func:`accuracy_record` measures the worst errors by region and the errors
+near the gap's zero; ``lstheory accuracy --record`` writes them to
+``docs/data/accuracy.json``, from which ``lstheory docs`` generates the
+accuracy page and figure (so the page does not depend on the machine that
+builds the docs; the tests re-measure on every run).
 """
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import math
+import os
+import platform
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import mpmath
 import numpy as np
@@ -147,9 +157,17 @@ def hard_eps(num_classes: int, seed: int = 0, n_random: int = 40) -> list[float]
     points += _neighbours(zero, 40)
     points += [zero - d for d in (1e-15, 1e-14, 1e-12)] + [zero + d for d in (1e-15, 1e-14, 1e-12)]
     rng = np.random.default_rng(seed + num_classes % 1000)
-    points += list(10.0 ** rng.uniform(-320, 0, n_random))
-    points += list(1 - 10.0 ** rng.uniform(-16, -1, n_random // 2))
+    # 10**u through mpmath, not NumPy's power: its last bit depends on the CPU's SIMD dispatch,
+    # and the hard points (and so the recorded accuracy data) must be the same on every machine.
+    points += [_exact_power_of_ten(u) for u in rng.uniform(-320, 0, n_random)]
+    points += [1 - _exact_power_of_ten(u) for u in rng.uniform(-16, -1, n_random // 2)]
     return sorted({float(p) for p in points if 0.0 < p <= 1.0})
+
+
+def _exact_power_of_ten(exponent: float) -> float:
+    """``10**exponent`` correctly rounded to float64 (mpmath at 40 digits), the same on every platform."""
+    with mpmath.workdps(40):
+        return float(mpmath.power(10, mpmath.mpf(exponent)))
 
 
 def hard_points(num_classes: Iterable[int] = HARD_NUM_CLASSES, seed: int = 0) -> Iterator[tuple[int, float]]:
@@ -202,3 +220,90 @@ def worst_ulp_error(
             worst = (error, k, e)
     name = f"naive {quantity}" if naive else quantity
     return WorstCase(name, convention, float(worst[0]), int(worst[1]), float(worst[2]), len(pairs))
+
+
+ACCURACY_REGIONS: dict[str, Callable[[int, float], bool]] = {
+    "near the zero of the gap (eps within 1e-15 of (K-1)/K)": lambda k, e: abs(e - (k - 1) / k) <= 1e-15,
+    "tiny and subnormal eps (eps < 1e-300)": lambda k, e: e < 1e-300,
+    "eps next to 1 (1 - eps < 1e-3)": lambda k, e: 1 - e < 1e-3 and e < 1,
+    "all hard points": lambda k, e: True,
+}
+"""The regions of the accuracy page: name -> which hard points ``(K, eps)`` belong to it."""
+
+NEAR_ZERO_CLASSES = 10
+NEAR_ZERO_STEPS = 150
+"""The figure's points: eps = 0.9 + s * ulp(0.9) for |s| <= 150, K = 10 (0.9 is the gap's zero)."""
+
+
+def points_fingerprint(points: Iterable[tuple[int, float]]) -> str:
+    """SHA-256 of the points' exact values: tells whether recorded data was measured on these points."""
+    text = "\n".join(f"{k} {float(e).hex()}" for k, e in points)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def simd_description() -> dict[str, Any]:
+    """NumPy's version and the SIMD targets its dispatch uses on this machine (they change ``np.log``'s last bit)."""
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    return {
+        "numpy": np.__version__,
+        "dispatch": [target for target in __cpu_dispatch__ if __cpu_features__.get(target)],
+        "NPY_DISABLE_CPU_FEATURES": os.environ.get("NPY_DISABLE_CPU_FEATURES", ""),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def measure_regions(progress: Callable[[Iterable], Iterable] = iter) -> list[dict[str, Any]]:
+    """Worst ulp error of each closed form and of its naive formula, per region and convention.
+
+    ``progress`` wraps the iteration over (region, convention) pairs (for a progress bar).
+    """
+    points = list(hard_points())
+    pairs = [(region, convention) for region in ACCURACY_REGIONS for convention in ("off_target", "uniform")]
+    rows = []
+    for region, convention in progress(pairs):
+        chosen = [(k, e) for k, e in points if ACCURACY_REGIONS[region](k, e)]
+        row: dict[str, Any] = {"region": region, "convention": convention, "points": len(chosen)}
+        for quantity in QUANTITIES:
+            for naive in (False, True):
+                worst = worst_ulp_error(quantity, convention, chosen, naive=naive)
+                row[f"naive_{quantity}" if naive else quantity] = worst.max_ulp
+        rows.append(row)
+    return rows
+
+
+def near_zero_errors(num_classes: int = NEAR_ZERO_CLASSES, steps: int = NEAR_ZERO_STEPS) -> dict[str, Any]:
+    """Ulp errors of ``logit_gap`` and of the naive formula at ``eps = zero + s * ulp(zero)``, ``|s| <= steps``."""
+    zero = float(Fraction(num_classes - 1, num_classes))
+    offsets = list(range(-steps, steps + 1))
+    eps = [zero + s * float(np.spacing(zero)) for s in offsets]
+    exact = [reference_logit_gap(num_classes, e, "off_target") for e in eps]
+    return {
+        "num_classes": num_classes,
+        "zero": zero,
+        "offsets": offsets,
+        "accurate": [ulp_error(float(logit_gap(num_classes, e)), x) for e, x in zip(eps, exact)],
+        "naive": [ulp_error(naive_logit_gap(num_classes, e, "off_target"), x) for e, x in zip(eps, exact)],
+    }
+
+
+def accuracy_record(progress: Callable[[Iterable], Iterable] = iter) -> dict[str, Any]:
+    """Everything the accuracy page shows, measured here: what ``lstheory accuracy --record`` writes."""
+    return {
+        "date": datetime.date.today().isoformat(),
+        "machine": {"cpu": _cpu_model(), "python": platform.python_version(), **simd_description()},
+        "reference_dps": REFERENCE_DPS,
+        "points_sha256": points_fingerprint(hard_points()),
+        "regions": measure_regions(progress),
+        "near_zero": near_zero_errors(),
+    }

@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from lstheory._progress import progress_bar
 from lstheory._validation import check_convention
 from lstheory.closed_form import logit_gap, min_loss, smoothed_target
 
@@ -62,6 +63,8 @@ __all__ = [
     "make_cluster_data",
     "run_experiment",
     "gap_figure",
+    "figure_data",
+    "draw_gap_figure",
     "checkpoint_steps",
 ]
 
@@ -257,8 +260,11 @@ def _per_sample_gaps(logits, labels, num_classes: int):
     return (num_classes * true_logit - logits.sum(dim=1)) / (num_classes - 1)
 
 
-def _train(features, labels, loss_fn, num_classes: int, steps: int, learning_rate: float):
-    """Full-batch Adam from zero; returns (final logits, gap history, confidence history)."""
+def _train(features, labels, loss_fn, num_classes: int, steps: int, learning_rate: float, bar=None):
+    """Full-batch Adam from zero; returns (final logits, gap history, confidence history).
+
+    ``bar`` (a tqdm bar, or None) advances by one per step.
+    """
     import torch
 
     weight = torch.zeros(features.shape[1], num_classes, dtype=torch.float64, requires_grad=True)
@@ -276,6 +282,8 @@ def _train(features, labels, loss_fn, num_classes: int, steps: int, learning_rat
         optimizer.zero_grad()
         loss_fn(logits).backward()
         optimizer.step()
+        if bar is not None:
+            bar.update()
     return logits.detach(), gaps, confidences
 
 
@@ -288,6 +296,7 @@ def run_experiment(
     samples_per_class: int = DEFAULT_SAMPLES_PER_CLASS,
     learning_rate: float = DEFAULT_LEARNING_RATE,
     seed: int = DEFAULT_SEED,
+    progress: bool | None = False,
 ) -> ExperimentResult:
     r"""Train a softmax classifier with and without smoothing; compare with the closed forms.
 
@@ -320,10 +329,18 @@ def run_experiment(
         Adam's step size.
     seed : int
         Seeds the data (the only randomness).
+    progress : bool or None
+        A progress bar (tqdm, on stderr) over the ``2 * steps`` updates:
+        ``False`` (default) none, ``None`` only on a terminal, ``True`` always.
 
     Returns
     -------
     ExperimentResult
+
+    Cost: each step multiplies the ``n x d`` features (``n = K m``,
+    ``d = 2 n``) by the ``d x K`` weights, so time grows like
+    ``steps * K * n * d = 2 * steps * K**3 * m**2`` once the matrices are
+    large: a few seconds with the defaults, minutes for ``K = 100``.
 
     Accuracy: with the defaults (K=10, eps=0.1, 1000 steps; 2 runs in 2 to 5
     s on one CPU thread) the trained gap agrees with the closed form to
@@ -372,15 +389,17 @@ def run_experiment(
         def unsmoothed_loss(logits):
             return F.cross_entropy(logits, labels)
 
-        logits, gap_history, confidence_history = _train(
-            features, labels, smoothed_loss, num_classes, steps, learning_rate
-        )
-        with torch.no_grad():
-            trained_loss = float(smoothed_loss(logits))
-            gap_std = float(_per_sample_gaps(logits, labels, num_classes).std())
-        _, plain_gap_history, plain_confidence_history = _train(
-            features, labels, unsmoothed_loss, num_classes, steps, learning_rate
-        )
+        with progress_bar(total=2 * steps, show=progress, desc="experiment (smoothed, then eps=0)",
+                          unit="step") as bar:
+            logits, gap_history, confidence_history = _train(
+                features, labels, smoothed_loss, num_classes, steps, learning_rate, bar
+            )
+            with torch.no_grad():
+                trained_loss = float(smoothed_loss(logits))
+                gap_std = float(_per_sample_gaps(logits, labels, num_classes).std())
+            _, plain_gap_history, plain_confidence_history = _train(
+                features, labels, unsmoothed_loss, num_classes, steps, learning_rate, bar
+            )
     finally:
         torch.set_num_threads(threads)
     seconds = time.perf_counter() - start
@@ -426,53 +445,74 @@ def _plotted_steps(steps: int, points: int = 120) -> np.ndarray:
     return np.unique(np.round(np.logspace(0, math.log10(steps), points)).astype(int)) if steps > 1 else np.array([1])
 
 
+def figure_data(result: ExperimentResult) -> dict[str, Any]:
+    """What :func:`gap_figure` plots, as JSON-ready data (``lstheory experiment --record`` stores it).
+
+    About 120 log-spaced steps of each history, rounded to 4 decimals (far
+    below what the figure resolves), and the theoretical values.
+    """
+    steps = _plotted_steps(result.steps)
+
+    def at(history: tuple[float, ...]) -> list[float]:
+        return [round(float(history[s]), 4) for s in steps]
+
+    return {
+        "num_classes": result.num_classes,
+        "eps": result.eps,
+        "convention": result.convention,
+        "seed": result.seed,
+        "num_samples": result.num_samples,
+        "theory_gap": result.theory_gap,
+        "theory_confidence": result.theory_confidence,
+        "steps": [int(s) for s in steps],
+        "smoothed_gaps": at(result.smoothed_gap_history),
+        "unsmoothed_gaps": at(result.unsmoothed_gap_history),
+        "smoothed_confidences": at(result.smoothed_confidence_history),
+        "unsmoothed_confidences": at(result.unsmoothed_confidence_history),
+    }
+
+
 def gap_figure(result: ExperimentResult | None = None) -> bytes:
-    """The training curves as deterministic SVG bytes.
+    """The training curves of ``result`` (default: a :func:`run_experiment` with its defaults) as SVG bytes.
+
+    See :func:`draw_gap_figure`.
+    """
+    return draw_gap_figure(figure_data(run_experiment() if result is None else result))
+
+
+def draw_gap_figure(data: dict[str, Any]) -> bytes:
+    """The training curves of :func:`figure_data` as deterministic SVG bytes.
 
     Left: the train-set mean logit gap against the step (log scale) for the
     smoothed and the unsmoothed run, with ``logit_gap(K, eps)`` as a
-    horizontal line.  Right: the mean confidence, with ``p_true``.
-
-    ``result=None`` runs :func:`run_experiment` with its defaults (a few seconds),
-    so ``gap_figure`` can serve as a zero-argument docs figure.  Plotted
-    values are rounded to 4 decimals first, so that last-bit differences of
-    the training arithmetic between machines cannot change the SVG.  SVG
+    horizontal line.  Right: the mean confidence, with ``p_true``.  SVG
     determinism: text kept as text, fixed ``svg.hashsalt``, no date or
     creator metadata; matplotlib's global state is left untouched (an
     ``rc_context`` and a pyplot-free ``Figure``).
     """
     from lstheory.docgen.svg import svg_figure, to_svg
 
-    if result is None:
-        result = run_experiment()
-
-    steps = _plotted_steps(result.steps)
-
-    def at(history):
-        return np.round(np.asarray(history)[steps], 4)
-
-    label = f"eps = {result.eps:g} ({result.convention})"
+    steps = data["steps"]
+    label = f"eps = {data['eps']:g} ({data['convention']})"
     with svg_figure(figsize=(9.6, 4.0), layout="constrained") as figure:
         gap_axes, confidence_axes = figure.subplots(1, 2)
-        gap_axes.plot(steps, at(result.unsmoothed_gap_history), color=_UNSMOOTHED_COLOUR, label="eps = 0")
-        gap_axes.plot(steps, at(result.smoothed_gap_history), color=_SMOOTHED_COLOUR, label=label)
+        gap_axes.plot(steps, data["unsmoothed_gaps"], color=_UNSMOOTHED_COLOUR, label="eps = 0")
+        gap_axes.plot(steps, data["smoothed_gaps"], color=_SMOOTHED_COLOUR, label=label)
         gap_axes.axhline(
-            round(result.theory_gap, 4), color=_THEORY_COLOUR, linestyle="--", linewidth=1,
-            label=f"theory: logit_gap = {result.theory_gap:.3f}",
+            round(data["theory_gap"], 4), color=_THEORY_COLOUR, linestyle="--", linewidth=1,
+            label=f"theory: logit_gap = {data['theory_gap']:.3f}",
         )
         gap_axes.set_xscale("log")
         gap_axes.set_xlabel("full-batch Adam step")
         gap_axes.set_ylabel("train-set mean of  z_y - mean_{i != y} z_i")
-        gap_axes.set_title(f"Logit gap, K = {result.num_classes}")
+        gap_axes.set_title(f"Logit gap, K = {data['num_classes']}")
         gap_axes.legend(fontsize=8, loc="upper left")
 
-        confidence_axes.plot(
-            steps, at(result.unsmoothed_confidence_history), color=_UNSMOOTHED_COLOUR, label="eps = 0"
-        )
-        confidence_axes.plot(steps, at(result.smoothed_confidence_history), color=_SMOOTHED_COLOUR, label=label)
+        confidence_axes.plot(steps, data["unsmoothed_confidences"], color=_UNSMOOTHED_COLOUR, label="eps = 0")
+        confidence_axes.plot(steps, data["smoothed_confidences"], color=_SMOOTHED_COLOUR, label=label)
         confidence_axes.axhline(
-            round(result.theory_confidence, 4), color=_THEORY_COLOUR, linestyle="--", linewidth=1,
-            label=f"theory: p_true = {result.theory_confidence:.4g}",
+            round(data["theory_confidence"], 4), color=_THEORY_COLOUR, linestyle="--", linewidth=1,
+            label=f"theory: p_true = {data['theory_confidence']:.4g}",
         )
         confidence_axes.set_xscale("log")
         confidence_axes.set_xlabel("full-batch Adam step")
@@ -480,7 +520,7 @@ def gap_figure(result: ExperimentResult | None = None) -> bytes:
         confidence_axes.set_title("Confidence")
         confidence_axes.legend(fontsize=8, loc="lower right")
         figure.suptitle(
-            f"Softmax classifier on {result.num_samples} samples (seed {result.seed}): "
+            f"Softmax classifier on {data['num_samples']} samples (seed {data['seed']}): "
             "smoothing stops at the closed-form optimum",
             fontsize=10,
         )

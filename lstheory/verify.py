@@ -9,8 +9,9 @@ import traceback
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from lstheory._progress import progress_bar
 from lstheory._validation import check_seed
-from lstheory.claims.registry import LEVELS, CheckContext, CheckResult, Claim, all_claims
+from lstheory.claims.registry import DEFAULT_LEVELS, LEVELS, CheckContext, CheckResult, Claim, all_claims
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class VerificationReport:
 
     outcomes: tuple[CheckOutcome, ...]
     device: str
+    unchecked: tuple[Claim, ...] = ()
+    """Claims with no check at the levels run (for instance the trained claims in a default run)."""
 
     @property
     def passed(self) -> bool:
@@ -51,6 +54,7 @@ class VerificationReport:
                     "max_error": _json_number(o.result.max_error),
                     "detail": o.result.detail,
                     "seconds": round(o.seconds, 3),
+                    **({"figures": dict(o.result.figures)} if o.result.figures else {}),
                 }
                 for o in self.outcomes
                 if o.claim.id == claim.id
@@ -85,6 +89,14 @@ class VerificationReport:
             "all passed" if not failed else f"{len(failed)} FAILED"
         )
         details = [f"  {o.claim.id} [{o.level}]: {o.result.detail}" for o in failed]
+        measured = [f"  {o.claim.id} ({o.claim.status}): {o.result.detail}" for o in self.outcomes
+                    if o.level == "trained" and o.result.passed]
+        if measured:
+            lines += ["", "Measured on the trained level:", *measured]
+        if self.unchecked:
+            trained = any("trained" in c.checks for c in self.unchecked)
+            summary += f"; {len(self.unchecked)} claim(s) have no check at these levels" + (
+                " (the trained ones run with `lstheory verify --level trained`)" if trained else "")
         return "\n".join(lines + [""] + ([summary, *details] if details else [summary]))
 
 
@@ -97,29 +109,33 @@ def _json_number(value: float | None) -> float | None:
 def run_verification(
     claims: Iterable[Claim] | None = None,
     *,
-    levels: Sequence[str] = LEVELS,
+    levels: Sequence[str] = DEFAULT_LEVELS,
     device: str = "cpu",
     seed: int = 0,
+    progress: bool | None = False,
 ) -> VerificationReport:
-    """Run each claim's checks at the chosen levels.
+    """Run each claim's checks at the chosen levels (by default every level but ``trained``).
 
     A check that raises is reported as failed with the exception in its
-    detail; the run goes on.
+    detail; the run goes on.  ``progress``: a tqdm bar on stderr over the
+    checks, ``None`` only on a terminal, ``True`` always, ``False`` never.
     """
     unknown = set(levels) - set(LEVELS)
     if unknown:
         raise ValueError(f"levels must be among {LEVELS}; got {sorted(unknown)}")
     context = CheckContext(device=device, seed=check_seed(seed))
     outcomes = []
-    for claim in all_claims() if claims is None else claims:
-        for level in LEVELS:
-            if level not in levels or level not in claim.checks:
-                continue
-            start = time.perf_counter()
-            try:
-                result = claim.checks[level](context)
-            except Exception as error:  # reported, not raised: one broken check must not hide the others
-                last = traceback.extract_tb(error.__traceback__)[-1]
-                result = CheckResult(False, None, f"raised {type(error).__name__}: {error} ({last.filename}:{last.lineno})")
-            outcomes.append(CheckOutcome(claim, level, result, time.perf_counter() - start))
-    return VerificationReport(tuple(outcomes), device)
+    claims = all_claims() if claims is None else tuple(claims)
+    unchecked = tuple(c for c in claims if not set(c.checks) & set(levels))
+    chosen = [(claim, level) for claim in claims for level in LEVELS if level in levels and level in claim.checks]
+    bar = progress_bar(chosen, show=progress, desc="verify", unit="check")
+    for claim, level in bar:
+        bar.set_description_str(f"verify {claim.id} [{level}]")
+        start = time.perf_counter()
+        try:
+            result = claim.checks[level](context)
+        except Exception as error:  # reported, not raised: one broken check must not hide the others
+            last = traceback.extract_tb(error.__traceback__)[-1]
+            result = CheckResult(False, None, f"raised {type(error).__name__}: {error} ({last.filename}:{last.lineno})")
+        outcomes.append(CheckOutcome(claim, level, result, time.perf_counter() - start))
+    return VerificationReport(tuple(outcomes), device, unchecked)

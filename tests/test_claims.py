@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from lstheory.claims import LEVELS, CheckResult, Claim, all_claims, get_claim
+from lstheory.claims import DEFAULT_LEVELS, LEVELS, STATUS_MEANINGS, STATUSES, CheckResult, Claim, all_claims, get_claim
 from lstheory.claims import registry
 from lstheory.cli import main
 from lstheory.verify import run_verification
@@ -20,7 +20,10 @@ def test_registry_shape():
     ids = [c.id for c in claims]
     assert len(ids) == len(set(ids))
     for claim in claims:
-        assert {"symbolic", "scipy"} <= set(claim.checks), claim.id
+        if set(claim.checks) == {"trained"}:  # claims about trained networks: measured, not derived
+            assert claim.status in ("reproduced", "not reproduced"), claim.id
+        else:
+            assert {"symbolic", "scipy"} <= set(claim.checks), claim.id
         assert claim.statement and claim.source
     seed_claims = [c for c in claims if c.id.startswith("seed.")]
     assert {c.id for c in seed_claims if c.status == "corrected"} == {"seed.optimal_logits", "seed.loss_rewrite"}
@@ -30,9 +33,19 @@ def test_registry_shape():
         get_claim("nope")
 
 
+def test_every_status_has_a_meaning_and_the_trained_level_is_not_a_default():
+    assert set(STATUS_MEANINGS) == set(STATUSES)
+    assert "trained" in LEVELS and "trained" not in DEFAULT_LEVELS
+    assert set(DEFAULT_LEVELS) | {"trained"} == set(LEVELS)
+
+
 def test_claim_validation():
     with pytest.raises(ValueError, match="status"):
         Claim("x", "s", "src", "maybe")
+    with pytest.raises(ValueError, match="trained check"):
+        Claim("x", "s", "src", "reproduced", checks={"scipy": lambda c: None})
+    with pytest.raises(ValueError, match="trained check"):
+        Claim("x", "s", "src", "verified", checks={"trained": lambda c: None})
     with pytest.raises(ValueError, match="unknown levels"):
         Claim("x", "s", "src", "verified", checks={"jax": lambda c: None})
     with pytest.raises(ValueError, match="corrected claim"):
@@ -53,8 +66,11 @@ def test_verify_runs_every_check_and_passes():
     for outcome in report.outcomes:
         levels_by_claim.setdefault(outcome.claim.id, set()).add(outcome.level)
     assert all({"symbolic", "scipy"} <= levels for levels in levels_by_claim.values())
+    assert all("trained" not in levels for levels in levels_by_claim.values())
     table = report.table()
     assert "seed.optimal_logits" in table and "all passed" in table
+    trained = [c.id for c in all_claims() if "trained" in c.checks]
+    assert {c.id for c in report.unchecked} == set(trained) and "lstheory verify --level trained" in table
 
 
 def _failing_claim():

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 
@@ -272,3 +274,27 @@ def test_cli_main_exit_status_2(monkeypatch, capsys):
     assert cli.main(["experiment", "--eps", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("lstheory experiment: error: --eps") and err.count("\n") == 1
+
+
+def test_experiment_help_states_how_time_grows():
+    done = subprocess.run([sys.executable, "-m", "lstheory", "experiment", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert "K^3" in done.stdout.replace("\n", " ") and "--quiet" in done.stdout
+
+
+def test_progress_bar_shows_on_request_and_never_in_a_pipe():
+    import io
+
+    from lstheory._progress import progress_bar
+
+    shown = io.StringIO()
+    for _ in progress_bar(range(3), show=True, file=shown, desc="work"):
+        pass
+    assert "work" in shown.getvalue()
+    hidden = io.StringIO()  # not a terminal: show=None stays quiet
+    for _ in progress_bar(range(3), show=None, file=hidden, desc="work"):
+        pass
+    assert hidden.getvalue() == ""
+    done = subprocess.run([sys.executable, "-m", "lstheory", "experiment", "--steps", "5", "--samples-per-class", "2"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == ""

@@ -85,6 +85,53 @@ def test_min_loss_closed_form_reduces_to_known_values():
 def test_derivation_renders_text_latex_and_markdown():
     derivation = convention_closed_form("off_target")
     text = derivation.text(results=[True] * len(derivation.steps))
-    assert derivation.title in text and "[proven]" in text and "LaTeX:" in text
-    assert r"\log" in derivation.markdown() and "$$" in derivation.markdown()
+    assert derivation.title in text and "[proven]" in text and "LaTeX:" not in text
+    assert "LaTeX:" in derivation.text(with_latex=True) and r"\log" in derivation.text(with_latex=True)
+    assert '<math display="block">' in derivation.markdown() and "$$" not in derivation.markdown()
     assert all(step.latex() for step in derivation.steps)
+
+
+def _all_derivations():
+    from lstheory.docgen.pages import DERIVATIONS
+
+    return [make() for make in DERIVATIONS]
+
+
+def test_printed_formulas_are_short_and_never_trivial():
+    for derivation in _all_derivations():
+        rules = derivation.display_rules()
+        for number, step in enumerate(derivation.steps, start=1):
+            formula = step.formula(rules)
+            where = f"{derivation.title}, step {number}: {formula}"
+            if step.relation == "==" and formula and not step.name:
+                left, right = formula.split(" = ", 1) if formula.count(" = ") == 1 else (formula, "")
+                assert left != right, where
+            assert formula.strip() not in ("1 = 1", "0 = 0"), where
+
+
+def test_every_printed_symbol_is_explained():
+    # A symbol in a printed formula is explained when the statement, the summary or the notation
+    # names it (its base name: "z" for z_1, "eps" for epsilon): no unexplained helper such as t or n.
+    import re
+
+    from lstheory.symbolic.derivation import plain
+
+    for derivation in _all_derivations():
+        words = " ".join([derivation.title, derivation.summary, derivation.notation_text()]
+                         + [step.statement for step in derivation.steps])
+        known = set(re.findall(r"[A-Za-z]+", words)) | {"e", "exp", "log", "sum", "delta", "S", "q"}
+        rules = derivation.display_rules()
+        for step in derivation.steps:
+            for side in step.sides(rules):
+                if side is None:
+                    continue
+                for name in re.findall(r"[A-Za-z]+", plain(side)):
+                    assert name in known, f"{derivation.title}: '{name}' in {plain(side)} is not explained"
+
+
+def test_display_rules_do_not_change_what_is_proven():
+    # The notation is for printing only: the steps hold the full expressions and still prove.
+    derivation = general_optimum(3)
+    assert "q_1" in derivation.steps[1].formula(derivation.display_rules())
+    assert "q_1" not in str(derivation.steps[1].rhs)
+    _assert_proven(derivation)

@@ -22,6 +22,7 @@ SUITE_MODULES: tuple[str, ...] = (
     "lstheory.bench.loss",
     "lstheory.bench.solver",
     "lstheory.bench.cuda",
+    "lstheory.bench.vocab_parallel",
 )
 
 

@@ -72,12 +72,18 @@ def bench_loss(
     memory_repeats: int = 3,
     seed: int = 0,
     benchmark: str = "loss",
+    progress: Callable[[str], None] | None = None,
 ) -> list[Measurement]:
-    """Median forward+backward time and peak extra memory, lstheory vs the built-in."""
+    """Median forward+backward time and peak extra memory, lstheory vs the built-in.
+
+    ``progress`` (optional) is called with a short message as each shape starts.
+    """
     device = torch.device(device)
     baseline_name = f"F.cross_entropy(label_smoothing={eps})"
     results = []
     for shape in shapes:
+        if progress:
+            progress(f"loss: {describe_shape(tuple(shape), dtype)}")
         logits, target = _loss_case(tuple(shape), dtype, device, seed)
         functions = _forward_backward_functions(logits, target, eps)
         times = interleaved_times(functions, repeats, device)
@@ -101,7 +107,8 @@ def bench_loss(
 
 def _run(device: torch.device, quick: bool, progress) -> list[Measurement]:
     shapes = QUICK_LOSS_SHAPES if quick else LOSS_SHAPES
-    return bench_loss(shapes, device="cpu", repeats=3 if quick else 9, memory_repeats=1 if quick else 3)
+    return bench_loss(shapes, device="cpu", repeats=3 if quick else 9, memory_repeats=1 if quick else 3,
+                      progress=progress)
 
 
 SUITE = BenchmarkSuite(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -82,6 +82,7 @@ def bench_solver(
     device: str | torch.device = "cpu",
     repeats: int = 3,
     num_classes: Iterable[int] = SOLVER_NUM_CLASSES,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Measurement]:
     """(b): the batched solver on all configurations vs a SciPy loop over an even sample of them."""
     from lstheory.numeric import minimize_smoothed
@@ -103,6 +104,8 @@ def bench_solver(
         for k, target in targets.items():
             solutions[k] = solve_optimal_logits(target)
 
+    if progress:
+        progress(f"solver: torch, {len(configurations)} configurations x {repeats}")
     torch_seconds = interleaved_median_times({"lstheory": solve_all}, repeats, device)["lstheory"]
 
     # gaps of every configuration against the closed form (all M), and the solver's own flags
@@ -120,6 +123,8 @@ def bench_solver(
     sample = np.unique(np.linspace(0, len(configurations) - 1, min(scipy_sample, len(configurations))).round().astype(int))
     scipy_gap = np.empty(len(sample))
     scipy_converged = 0
+    if progress:
+        progress(f"solver: SciPy loop, {len(sample)} configurations")
     start = time.perf_counter()
     for j, index in enumerate(sample):
         k, eps, convention = configurations[index]
@@ -151,7 +156,7 @@ def bench_solver(
 
 def _run(device: torch.device, quick: bool, progress) -> list[Measurement]:
     return bench_solver(400 if quick else 10_000, scipy_sample=16 if quick else 200, device=device,
-                        repeats=1 if quick else 3)
+                        repeats=1 if quick else 3, progress=progress)
 
 
 SUITE = BenchmarkSuite(

@@ -6,7 +6,9 @@ True
 """
 
 from lstheory.claims.registry import (
+    DEFAULT_LEVELS,
     LEVELS,
+    STATUS_MEANINGS,
     STATUSES,
     CheckContext,
     CheckResult,
@@ -16,3 +18,4 @@ from lstheory.claims.registry import (
 )
 
 __all__ = ["LEVELS", "STATUSES", "CheckContext", "CheckResult", "Claim", "all_claims", "get_claim"]
+__all__ += ["DEFAULT_LEVELS", "STATUS_MEANINGS"]

@@ -8,7 +8,7 @@ same minimisations).
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -55,7 +55,7 @@ def smoothed_sweep(convention: str) -> tuple:
     from lstheory.numeric import sweep
 
     pairs = [(k, e) for k in SWEEP_NUM_CLASSES for e in SWEEP_EPS]
-    results = sweep(pairs, convention=convention, progress=None)
+    results = sweep(pairs, convention=convention, progress=False)  # inside `lstheory verify`'s own bar
     return tuple((k, e, r) for (k, e), r in zip(pairs, results))
 
 
@@ -72,3 +72,12 @@ def general_sweep(seed: int = 0) -> tuple:
     from lstheory.numeric import minimize_cross_entropy
 
     return tuple((p, minimize_cross_entropy(p, seed=seed + i)) for i, p in enumerate(dirichlet_targets(seed)))
+
+
+def symbolic_check(derivation_function: Callable[[], Derivation], *steps: int) -> Callable:
+    """A check proving the chosen steps (1-based; all when none are given) of ``derivation_function()``."""
+
+    def check(context) -> CheckResult:
+        return proven(derivation_function(), steps=list(steps) or None)
+
+    return check

@@ -108,7 +108,7 @@ CLAIMS = (
         id="conventions.conversion",
         statement="The conventions describe the same targets under eps_off_target = eps_uniform (K-1)/K; at equal "
         "eps the off_target gap is smaller.",
-        source="conventions.md; PyTorch issues #148884 and #130342",
+        source="docs/conventions.md; PyTorch issues #148884 and #130342",
         status="verified",
         checks={"symbolic": _conversion_symbolic, "scipy": _conversion_scipy, "torch": torch_levels.conversion},
     ),
@@ -116,7 +116,7 @@ CLAIMS = (
         id="optimum.confidence",
         statement="At the optimum the predicted probability of the label equals the target's true-class mass: "
         "1-eps (off_target) or 1-eps+eps/K (uniform).",
-        source="literature.md item 10 (calibration at the optimum)",
+        source=f"{HE} (off_target); {SZEGEDY} (uniform): the confidence at the optimum is the target's true-class mass",
         status="verified",
         checks={"symbolic": _confidence_symbolic, "scipy": _confidence_scipy, "torch": torch_levels.confidence},
     ),

@@ -1,4 +1,4 @@
-"""Claims from the literature around label smoothing (``shared/reference/literature.md``).
+"""Claims from the literature around label smoothing, each citing its paper by arXiv id and section.
 
 Checked at every level that applies: SymPy proofs, SciPy numerics, and torch
 (PyTorch's own losses and linear algebra, on the verification device).
@@ -31,7 +31,7 @@ LUKASIK = "Lukasik et al. 2020, 'Does Label Smoothing Mitigate Label Noise?', IC
 YUAN = "Yuan et al. 2020, 'Revisiting Knowledge Distillation via Label Smoothing Regularization', CVPR, arXiv 1909.11723"
 MULLER = "Müller, Kornblith, Hinton 2019, 'When Does Label Smoothing Help?', NeurIPS, arXiv 1906.02629"
 BINARY = "Keras BinaryCrossentropy(label_smoothing); Yamasaki and Tanaka 2023, arXiv 2305.08501"
-WEIGHTS = "PyTorch cross_entropy(weight=w, label_smoothing=eps), issue #104776; conventions.md"
+WEIGHTS = "PyTorch cross_entropy(weight=w, label_smoothing=eps), issue #104776; docs/conventions.md"
 
 EPS_GRID = (1e-4, 0.05, 0.1, 0.3, 0.7)
 
@@ -556,7 +556,7 @@ CLAIMS = (
         id="literature.temperature",
         statement="Under temperature T, the optimum of H(p, softmax(z/T)) is T (log p + alpha): the gap scales by T, "
         "and the tempered confidence at the optimum is the target's.",
-        source=f"literature.md item 10; {MULLER} (temperature scaling)",
+        source=f"{MULLER} (temperature scaling); Cover and Thomas 2006, Thm. 2.6.3 (the optimum is the target)",
         status="verified",
         checks={"symbolic": _symbolic(derivations.temperature_scaling), "scipy": _temperature_scipy,
                 "torch": _temperature_torch},
@@ -572,7 +572,7 @@ CLAIMS = (
     Claim(
         id="binary.equals_two_class_softmax",
         statement="The binary optimal logit log((2-eps)/eps) equals the K = 2 uniform-convention softmax gap.",
-        source=f"{BINARY}; conventions.md",
+        source=f"{BINARY}; docs/conventions.md",
         status="verified",
         checks={"symbolic": _symbolic(derivations.binary_smoothing, steps=[4]), "scipy": _binary_two_class_scipy,
                 "torch": _binary_two_class_torch},
@@ -588,7 +588,7 @@ CLAIMS = (
     Claim(
         id="prior.smoothing",
         statement="Smoothing toward a prior pi, target (1-eps) e_y + eps pi, is minimised by log((1-eps) e_y + eps pi) + alpha.",
-        source="literature.md item 3 (general optimum) applied to a non-uniform prior",
+        source="Cover and Thomas 2006, 'Elements of Information Theory', Thm. 2.6.3 (the general optimum), applied to a non-uniform prior",
         status="verified",
         checks={"symbolic": _symbolic(derivations.prior_smoothing, steps=[1, 2]), "scipy": _prior_scipy},
     ),

@@ -2,11 +2,11 @@
 
 A :class:`Claim` has an id, a statement (what lstheory asserts, already
 corrected where the source printed it wrongly), a source (paper and section,
-or the seed), a status (``verified``: the source's statement holds;
-``corrected``: the source printed it wrongly and the corrected statement is
-checked; ``refuted``: the source's statement fails), and one check per level
-(``symbolic``, ``scipy``, ``torch``).  ``lstheory verify``, the tests and the
-docs' claims table all read :func:`all_claims`; none keeps its own list.
+or the seed), a status (one of :data:`STATUSES`, explained in
+:data:`STATUS_MEANINGS`), and one check per level (``symbolic``, ``scipy``,
+``torch``, and ``trained`` for claims about trained networks).  ``lstheory
+verify``, the tests and the docs' claims table all read :func:`all_claims`;
+none keeps its own list.
 """
 
 from __future__ import annotations
@@ -15,8 +15,19 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Mapping
 
-LEVELS: tuple[str, ...] = ("symbolic", "scipy", "torch")
-STATUSES: tuple[str, ...] = ("verified", "corrected", "refuted")
+LEVELS: tuple[str, ...] = ("symbolic", "scipy", "torch", "trained")
+DEFAULT_LEVELS: tuple[str, ...] = ("symbolic", "scipy", "torch")
+"""What ``lstheory verify`` runs without ``--level``; the ``trained`` level trains networks and is run on request."""
+STATUSES: tuple[str, ...] = ("verified", "corrected", "refuted", "reproduced", "not reproduced")
+STATUS_MEANINGS: dict[str, str] = {
+    "verified": "the source's statement holds",
+    "corrected": "the source printed it wrongly; the corrected statement is what is checked",
+    "refuted": "the source's statement fails",
+    "reproduced": "an effect the source reports for trained networks shows in lstheory's own training run "
+                  "(the trained level), by the criterion the claim states",
+    "not reproduced": "that effect does not show in lstheory's training run; the claim is registered with the "
+                      "measured figures, and the trained check passes when the measurement still says so",
+}
 
 # Modules that define claims, in the order the registry lists them.
 CLAIM_MODULES: tuple[str, ...] = (
@@ -24,6 +35,18 @@ CLAIM_MODULES: tuple[str, ...] = (
     "lstheory.claims.optimum",
     "lstheory.claims.conventions",
     "lstheory.claims.literature",
+    "lstheory.claims.tensor_parallel",
+    "lstheory.claims.neural_collapse",
+    "lstheory.claims.curvature",
+    "lstheory.claims.population",
+    "lstheory.claims.logit_distances",
+    "lstheory.claims.label_relaxation",
+    "lstheory.claims.mixup",
+    "lstheory.claims.masking",
+    "lstheory.claims.selective",
+    "lstheory.claims.online_smoothing",
+    "lstheory.claims.loss_floor",
+    "lstheory.claims.trained",
 )
 
 
@@ -41,12 +64,14 @@ class CheckResult:
 
     ``max_error`` is the worst deviation measured (0.0 for an exact proof;
     ``None`` when a proof failed and no number applies); ``detail`` says what
-    was compared.
+    was compared; ``figures`` holds a trained check's measurements (JSON-ready),
+    which ``lstheory verify --level trained --record`` stores for the docs.
     """
 
     passed: bool
     max_error: float | None
     detail: str = ""
+    figures: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Checks compute with NumPy; store plain Python types (JSON-ready).
@@ -65,7 +90,7 @@ class Claim:
     id: str
     statement: str
     source: str
-    status: Literal["verified", "corrected", "refuted"]
+    status: Literal["verified", "corrected", "refuted", "reproduced", "not reproduced"]
     checks: Mapping[str, Check] = field(default_factory=dict)
     correction: str = ""
 
@@ -77,6 +102,10 @@ class Claim:
             raise ValueError(f"claim {self.id}: unknown levels {sorted(unknown)}; valid: {LEVELS}")
         if self.status == "corrected" and not self.correction:
             raise ValueError(f"claim {self.id}: a corrected claim must say what was corrected")
+        trained_status = self.status in ("reproduced", "not reproduced")
+        if trained_status != ("trained" in self.checks):
+            raise ValueError(f"claim {self.id}: the statuses 'reproduced' and 'not reproduced' belong to claims with a "
+                             f"trained check, and only to them; got status {self.status!r} with levels {sorted(self.checks)}")
 
 
 def all_claims() -> tuple[Claim, ...]:

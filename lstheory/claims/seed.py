@@ -1,4 +1,4 @@
-"""The seed blog post's claims (``shared/seed/``), its two errors registered as corrected."""
+"""The seed blog post's claims (described in ``docs/seed.md``), its two errors registered as corrected."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from lstheory.closed_form import logit_gap
 from lstheory.numeric import smoothed_target_vector
 from lstheory.symbolic import convention_closed_form, seed_loss_rewrite, seed_one_hot, seed_optimal_logits
 
-SEED = "seed blog post (shared/seed, NOTES.md)"
+SEED = "the seed blog post (docs/seed.md)"
 
 
 def _one_hot_symbolic(context: CheckContext) -> CheckResult:

@@ -13,7 +13,7 @@ import importlib
 import sys
 
 # Order is the order of `lstheory --help`.
-SUBCOMMAND_MODULES = ("verify", "check", "table", "docs", "bench", "experiment")
+SUBCOMMAND_MODULES = ("verify", "check", "table", "docs", "bench", "experiment", "optimum", "accuracy")
 
 
 class UsageError(Exception):
@@ -28,6 +28,19 @@ def require_device(device: str) -> None:
         torch.empty(0, device=device)
     except (RuntimeError, AssertionError) as error:
         raise UsageError(f"--device {device!r} is not available here ({error})") from None
+
+
+def convention_argument(text: str) -> str:
+    """An argparse ``type`` for ``--convention``: a convention name; a framework's name gets a hint."""
+    from lstheory._validation import check_convention
+
+    try:
+        return check_convention(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).replace("convention must be", "must be", 1)) from None
+
+
+CONVENTION_METAVAR = "{off_target,uniform}"
 
 
 class _OneLineErrorParser(argparse.ArgumentParser):

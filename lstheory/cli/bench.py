@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--record", action="store_true", help="also write the results into the data file (--data)")
     parser.add_argument("--data", type=Path, default=None, help="data file for --record (default docs/data/benchmarks.json)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads before running (default: torch's choice)")
+    parser.add_argument("--quiet", action="store_true", help="no progress display (it shows only on a terminal anyway)")
     parser.set_defaults(handler=run)
 
 
@@ -84,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from lstheory import bench
+    from lstheory._progress import progress_bar
 
     if args.record and args.quick:
         raise UsageError("--record with --quick would commit smoke-run figures; drop one of them")
@@ -93,11 +95,16 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise UsageError(f"--threads must be >= 1; got {args.threads}")
         torch.set_num_threads(args.threads)
-    progress = None if args.json else (lambda message: print(f"# {message}", file=sys.stderr, flush=True))
-    try:
-        reports = bench.run_benchmarks(device=args.device, quick=args.quick, only=args.only, progress=progress)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    with progress_bar(show=False if args.quiet else None, desc="bench", bar_format="{desc}  [{elapsed}]") as bar:
+
+        def progress(message: str) -> None:
+            bar.set_description_str(message)
+            bar.update()
+
+        try:
+            reports = bench.run_benchmarks(device=args.device, quick=args.quick, only=args.only, progress=progress)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
     if args.json:
         print(json.dumps({name: report.as_dict() for name, report in reports.items()}, indent=2))
     else:

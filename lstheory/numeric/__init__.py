@@ -15,3 +15,6 @@ __all__ = [
     "smoothed_target_vector",
     "sweep",
 ]
+from lstheory.numeric.ufm import UnconstrainedFeaturesResult, minimize_unconstrained_features
+
+__all__ += ["UnconstrainedFeaturesResult", "minimize_unconstrained_features"]

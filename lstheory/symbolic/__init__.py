@@ -9,6 +9,11 @@ of :class:`Step`); ``derivation.check()`` proves every step with
 - :func:`convention_closed_form`, :func:`conversion`: both conventions.
 - :func:`seed_optimal_logits`, :func:`seed_loss_rewrite`, :func:`seed_one_hot`:
   the seed's claims and errata.
+- :func:`neural_collapse_reduction`, :func:`hessian_spectrum`,
+  :func:`population_minimiser`, :func:`logit_distance_decomposition`,
+  :func:`label_relaxation_minimisers`, :func:`mixup_commutes`, :func:`masked_smoothing`,
+  :func:`smoothing_gradient_decomposition`, :func:`online_smoothing_fixed_point`:
+  the second wave of claims (neural collapse, curvature, targets, gradients).
 """
 
 from lstheory.symbolic.derivation import Derivation, Step, print_derivations
@@ -21,6 +26,15 @@ from lstheory.symbolic.smoothing import (
     min_loss_closed_form,
     target,
 )
+from lstheory.symbolic.curvature import hessian_spectrum
+from lstheory.symbolic.label_relaxation import label_relaxation_minimisers
+from lstheory.symbolic.logit_distances import logit_distance_decomposition
+from lstheory.symbolic.masking import masked_smoothing
+from lstheory.symbolic.mixup import mixup_commutes
+from lstheory.symbolic.neural_collapse import neural_collapse_reduction
+from lstheory.symbolic.online_smoothing import online_smoothing_fixed_point
+from lstheory.symbolic.population import population_minimiser
+from lstheory.symbolic.selective import smoothing_gradient_decomposition
 
 __all__ = [
     "Derivation",
@@ -37,3 +51,27 @@ __all__ = [
     "seed_optimal_logits",
     "target",
 ]
+__all__ += [
+    "hessian_spectrum",
+    "label_relaxation_minimisers",
+    "logit_distance_decomposition",
+    "masked_smoothing",
+    "mixup_commutes",
+    "neural_collapse_reduction",
+    "online_smoothing_fixed_point",
+    "population_minimiser",
+    "smoothing_gradient_decomposition",
+]
+
+SECOND_WAVE_DERIVATIONS = (
+    neural_collapse_reduction,
+    hessian_spectrum,
+    population_minimiser,
+    logit_distance_decomposition,
+    label_relaxation_minimisers,
+    mixup_commutes,
+    masked_smoothing,
+    smoothing_gradient_decomposition,
+    online_smoothing_fixed_point,
+)
+"""The derivations behind the second wave of claims, in the docs' order (functions returning a Derivation)."""

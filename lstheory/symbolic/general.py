@@ -25,7 +25,11 @@ from functools import lru_cache
 import sympy
 from sympy.simplify.simplify import factor_sum
 
-from lstheory.symbolic.derivation import Derivation, Step
+from lstheory.symbolic.derivation import Derivation, Notation, Step, listed
+
+AT_LEAST_TWO_CLASSES = "the proofs write K = n + 2 with an integer n >= 0, so that SymPy sees K >= 2 (shown here as K)"
+INTERIOR_EPS = ("the proofs write eps = 1/(1 + t) with t > 0, so that SymPy sees 0 < eps < 1 "
+                "(shown here as eps)")
 
 
 def _force_expand_log(expression: sympy.Basic) -> sympy.Basic:
@@ -90,12 +94,14 @@ def general_optimum(num_classes: int) -> Derivation:
             loss,
             lse - sum(pi * zi for pi, zi in zip(p, z)),
             prepare=_force_expand_log,
+            name="L(z)",
         ),
-        Step("Its gradient in the logits is softmax(z) - p", gradient, q_vec - sympy.Matrix(p)),
+        Step("Its gradient in the logits is softmax(z) - p", gradient, q_vec - sympy.Matrix(p), name="dL/dz"),
         Step(
             "Stationarity: the gradient vanishes at z = log p + alpha, for every real alpha",
             gradient.subs(optimum),
             sympy.zeros(k, 1),
+            name="dL/dz at z = log p + alpha",
         ),
         Step(
             "Every logit vector satisfies z_i = log softmax(z)_i + log sum_j exp(z_j), so "
@@ -106,7 +112,7 @@ def general_optimum(num_classes: int) -> Derivation:
         ),
         Step(
             "The Hessian, the Jacobian of the gradient softmax(z) - p, is diag(q) - q q^T with q = softmax(z)",
-            hessian, sympy.diag(*q) - q_vec * q_vec.T),
+            hessian, sympy.diag(*q) - q_vec * q_vec.T, name="H = d(softmax(z) - p)/dz"),
         Step("The all-ones vector spans a null direction: H 1 = 0", h_abstract * ones, sympy.zeros(k, 1)),
         Step(
             "The quadratic form is a variance: v^T H v = sum_i q_i (v_i - m)^2 with m = sum_j q_j v_j; "
@@ -114,12 +120,14 @@ def general_optimum(num_classes: int) -> Derivation:
             "the null space is exactly span{1} and the minimiser is unique up to alpha",
             (v.T * h_abstract * v)[0, 0],
             sum(ri * (vi - mean) ** 2 for ri, vi in zip(r, v)),
+            name="v^T H v",
         ),
         Step(
             "The minimum value is the entropy of the target: L(log p + alpha) = -sum_i p_i log p_i",
             loss.subs(optimum),
             entropy,
             prepare=_force_expand_log,
+            name="L(log p + alpha)",
         ),
         Step(
             "Gibbs: L(z) - H(p) = KL(p || softmax(z)) >= 0, zero only at softmax(z) = p; "
@@ -127,6 +135,7 @@ def general_optimum(num_classes: int) -> Derivation:
             loss - entropy,
             kl,
             prepare=_force_expand_log,
+            name="L(z) - H(p)",
         ),
     )
     return Derivation(
@@ -136,6 +145,7 @@ def general_optimum(num_classes: int) -> Derivation:
             "For any target p with full support, argmin_z H(p, softmax(z)) = {log p + alpha 1}, "
             "and the minimum value is H(p)."
         ),
+        notation=(Notation(mean, sympy.Symbol("m"), "m = " + listed("q_{i} v_{i}", k)),),
     )
 
 
@@ -185,7 +195,7 @@ def general_optimum_symbolic_k() -> Derivation:
     n = sympy.Symbol("n", integer=True, nonnegative=True)
     q = sympy.IndexedBase("q")
     v = sympy.IndexedBase("v")
-    mu = sympy.Symbol("mu", real=True)
+    mu = sympy.Symbol("m", real=True)
     sum_q = sympy.Sum(q[i], (i, 1, k))
     sum_qv = sympy.Sum(q[i] * v[i], (i, 1, k))
     sum_qv2 = sympy.Sum(q[i] * v[i] ** 2, (i, 1, k))
@@ -240,6 +250,7 @@ def general_optimum_symbolic_k() -> Derivation:
             two_level_loss,
             reduced,
             prepare=expand_then_normalise,
+            name="L(a + g, a, ..., a)",
         ),
         Step("Its slope is dL/dg = -p_y + e^g / (e^g + K - 1)", slope, -p_true + confidence),
         Step(
@@ -274,4 +285,5 @@ def general_optimum_symbolic_k() -> Derivation:
             "The Hessian's variance form holds for every K; for smoothed (two-level) targets the loss "
             "reduces to one strictly convex function of the gap, solved in closed form."
         ),
+        notation=(Notation(n, k - 2, AT_LEAST_TWO_CLASSES),),
     )

@@ -1,4 +1,4 @@
-r"""Published results around label smoothing, derived exactly (literature.md items 1-10).
+r"""Published results around label smoothing, derived exactly (papers cited below by arXiv id and section).
 
 Each function returns a :class:`Derivation` whose steps are proven exactly.
 Concrete ``K`` (default 3) is used where a statement involves a full logit
@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import sympy
 
-from lstheory.symbolic.derivation import Derivation, Step
+from lstheory.symbolic.derivation import Derivation, Notation, Step
 from lstheory.symbolic.general import cross_entropy, logit_symbols, normalised_target, softmax
 from lstheory.symbolic.smoothing import EPS, K, gap_closed_form, target
 
@@ -84,18 +84,18 @@ def pereyra_confidence_penalty(num_classes: int = 3) -> Derivation:
     steps = (
         Step("The entropy's gradient: dH(q)/dz_i = q_i (-log q_i - H(q))",
              sympy.Matrix([sympy.diff(entropy, zi) for zi in z]),
-             sympy.Matrix([qi * (-sympy.log(qi) - entropy) for qi in q]), prepare=_force_logs),
+             sympy.Matrix([qi * (-sympy.log(qi) - entropy) for qi in q]), prepare=_force_logs, name="dH(q)/dz"),
         Step("Stationarity of CE - beta H(q): q_i - p_i + beta q_i (log q_i + H(q)) = 0 for every i "
              "(no closed-form solution in general; solved numerically)",
              sympy.Matrix([sympy.diff(penalised, zi) for zi in z]),
              sympy.Matrix([qi - pi + beta * qi * (sympy.log(qi) + entropy) for qi, pi in zip(q, p)]),
-             prepare=_force_logs),
+             prepare=_force_logs, name="d(CE - beta H(q))/dz"),
         Step("KL(q || u) = log K - H(q): the confidence penalty is a reversed-KL regulariser",
              _kl(q, uniform), sympy.log(k) - entropy, prepare=_force_logs),
         Step("Label smoothing adds +KL(u || q): H(p_LS, q) = (1-eps) [H(e_y, q) + eps/(1-eps) KL(u || q)] + eps log K",
              cross_entropy(smoothed, z),
              (1 - EPS) * (cross_entropy(one_hot, z) + EPS / (1 - EPS) * _kl(uniform, q)) + EPS * sympy.log(k),
-             prepare=_force_logs),
+             prepare=_force_logs, name="H(p_LS, q)"),
         Step("Sec. 3.2's printed 'CE - KL(u || q)' is not that objective up to constants: their difference "
              "still depends on the logits (eps = 1/10, logits (1, 0, ...) vs all zero)",
              ((cross_entropy(one_hot, z) - _kl(uniform, q)) - (cross_entropy(one_hot, z) + EPS / (1 - EPS) * _kl(uniform, q)))
@@ -125,9 +125,9 @@ def meister_skew_jensen(num_classes: int = 3) -> Derivation:
     sparse = _kl(uniform, [x] + p[1:-1] + [1 - x - sum(p[1:-1])])
     steps = (
         Step("a -> 1: J_a tends to KL(u || p), label smoothing's regulariser",
-             sympy.limit(family, a, 1), _kl(uniform, p), prepare=_force_logs),
+             sympy.limit(family, a, 1), _kl(uniform, p), prepare=_force_logs, name="lim_(a -> 1) J_a"),
         Step("a -> 0: J_a tends to KL(p || u), the confidence penalty's", sympy.limit(family, a, 0), _kl(p, uniform),
-             prepare=_force_logs),
+             prepare=_force_logs, name="lim_(a -> 0) J_a"),
         Step("Label smoothing forbids sparse outputs: KL(u || p) -> +oo as any p_i -> 0 "
              "(shown as exp(-KL(u || p)) -> 0)",
              sympy.limit(sympy.exp(-sympy.expand_log(sparse, force=True)), x, 0, "+"), sympy.S.Zero),
@@ -152,13 +152,17 @@ def lukasik_smearing() -> Derivation:
         Step("so M M^-1 has identity coefficient ac = 1", a * c, sympy.S.One),
         Step("and J coefficient ad + bc + bdK = 0, for every K: M^-1 = I/(1-alpha) - alpha/((1-alpha) K) J",
              a * d + b * c + b * d * K, sympy.S.Zero),
-        Step("Check on the full matrices, K = 3", m3 * m3_inverse, sympy.eye(k3)),
+        Step("Check on the full matrices, K = 3", m3 * m3_inverse, sympy.eye(k3), name="M M^-1"),
         Step("The smearing matrix adds the average-loss term with a positive weight (0 < alpha < 1) ...",
              b.subs(interior).subs(K, _N + 1), relation=">0"),
         Step("... and the loss correction subtracts it: opposite signs", d.subs(interior).subs(K, _N + 1), relation="<0"),
     )
     return Derivation("Lukasik et al.: smoothing as a smearing matrix and its inverse", steps,
-                      "M = (1-alpha) I + (alpha/K) J; M^-1 = I/(1-alpha) - alpha/((1-alpha) K) J.")
+                      "M = (1-alpha) I + (alpha/K) J; M^-1 = I/(1-alpha) - alpha/((1-alpha) K) J.",
+                      notation=(Notation(_T, (1 - alpha) / alpha, "the proofs write alpha = 1/(1 + t) with t > 0, so "
+                                         "that SymPy sees 0 < alpha < 1 (shown here as alpha)"),
+                                Notation(_N, K - 1, "the proofs write K = n + 1 with an integer n >= 0, so that "
+                                         "SymPy sees K >= 1 (shown here as K)")))
 
 
 @lru_cache(maxsize=None)
@@ -214,9 +218,11 @@ def temperature_scaling(num_classes: int = 3) -> Derivation:
     optimum = {zi: temperature * (sympy.log(pi) + alpha) for zi, pi in zip(z, p)}
     steps = (
         Step("The gradient of H(p, softmax(z/T)) vanishes at z = T (log p + alpha): the optimum scales with T",
-             sympy.Matrix([sympy.diff(loss, zi) for zi in z]).subs(optimum), sympy.zeros(k, 1)),
+             sympy.Matrix([sympy.diff(loss, zi) for zi in z]).subs(optimum), sympy.zeros(k, 1),
+             name="dH(p, softmax(z/T))/dz at z = T (log p + alpha)"),
         Step("and the tempered prediction there is the target itself (calibration at the optimum)",
-             sympy.Matrix(softmax([zi / temperature for zi in z])).subs(optimum), sympy.Matrix(p)),
+             sympy.Matrix(softmax([zi / temperature for zi in z])).subs(optimum), sympy.Matrix(p),
+             name="softmax(z/T) at z = T (log p + alpha)"),
     )
     return Derivation(f"Temperature: the optimum under temperature T is T times the optimum (K = {k})", steps)
 
@@ -236,17 +242,18 @@ def binary_smoothing() -> Derivation:
     population_target = (1 - EPS) * eta + EPS / 2  # E_y[y (1-eps) + eps/2], y ~ Bernoulli(eta)
     steps = (
         Step("For y = 1 the smoothed target is 1 - eps/2; d/dz of the sigmoid cross-entropy is sigma(z) - (1 - eps/2)",
-             sympy.diff(loss, z), sigma - positive_target),
+             sympy.diff(loss, z), sigma - positive_target, name="dL/dz"),
         Step("It vanishes at z* = log((2-eps)/eps)", (sigma - positive_target).subs(z, optimum), sympy.S.Zero),
-        Step("The loss is strictly convex: d2/dz2 = sigma (1 - sigma) > 0", sympy.diff(loss, z, 2), relation=">0"),
+        Step("The loss is strictly convex: d2/dz2 = sigma (1 - sigma) > 0", sympy.diff(loss, z, 2), relation=">0",
+             name="d2L/dz2"),
         Step("z* equals the K = 2 uniform-convention softmax gap log(1 + K(1-eps)/eps)",
              sympy.exp(optimum), sympy.exp(gap_closed_form("uniform", EPS, 2))),
         Step("Population: with y ~ Bernoulli(eta) the expected loss eta L(z; 1 - eps/2) + (1 - eta) L(z; eps/2) "
              "has slope sigma(z) - ((1-eps) eta + eps/2)",
-             sympy.diff(expected_loss, z), sigma - population_target),
+             sympy.diff(expected_loss, z), sigma - population_target, name="d E[L]/dz"),
         Step("which vanishes where sigma(z) = (1-eps) eta + eps/2: the population minimiser, squeezed toward 1/2",
              sympy.diff(expected_loss, z).subs(z, sympy.log(population_target / (1 - population_target))),
-             sympy.S.Zero),
+             sympy.S.Zero, name="d E[L]/dz at sigma(z) = (1-eps) eta + eps/2"),
         Step("and its inverse eta = (p - eps/2)/(1-eps) recovers eta", (population_target - EPS / 2) / (1 - EPS), eta),
     )
     return Derivation("Binary (sigmoid) smoothing", steps,
@@ -271,10 +278,12 @@ def prior_smoothing(num_classes: int = 3) -> Derivation:
     steps = (
         Step("Smoothing toward a prior pi, target (1-eps) e_y + eps pi, is a distribution", sum(smoothed), sympy.S.One),
         Step("and its optimum is log of that target (the general optimum's stationarity)",
-             sympy.Matrix([sympy.diff(cross_entropy(smoothed, z), zi) for zi in z]).subs(optimum), sympy.zeros(k, 1)),
+             sympy.Matrix([sympy.diff(cross_entropy(smoothed, z), zi) for zi in z]).subs(optimum), sympy.zeros(k, 1),
+             name="dL/dz at z = log((1-eps) e_y + eps pi)"),
         Step("PyTorch's class-weighted smoothing implies the target proportional to (w_y (1-eps+eps/K), w_i eps/K): "
              "normalised, it is prior smoothing with pi = w / sum(w) and eps' = (eps W/K) / (w_y (1-eps) + eps W/K)",
-             sympy.Matrix([t / scale for t in implied]), sympy.Matrix(as_prior)),
+             sympy.Matrix([t / scale for t in implied]), sympy.Matrix(as_prior),
+             name="(w_y (1-eps+eps/K), w_i eps/K), normalised"),
         Step("so its optimal gap is the uniform gap shifted by log(w_y / w_i)",
              implied[0] / implied[1], sympy.exp(gap_closed_form("uniform", EPS, k)) * w[0] / w[1]),
     )

@@ -1,7 +1,7 @@
 r"""The seed blog post's claims, checked exactly, including its two errors.
 
-The seed (``shared/seed/``; its English reading is ``NOTES.md``) makes five
-mathematical statements.  Three hold; two are printed wrongly and are
+The seed post (described in ``docs/seed.md``, the docs page "The seed
+post") makes five mathematical statements.  Three hold; two are printed wrongly and are
 registered as corrected:
 
 - one-hot targets have no finite optimum (the gap is pushed to ``+inf``);
@@ -22,7 +22,7 @@ import sympy
 
 from lstheory.symbolic.derivation import Derivation, Step
 from lstheory.symbolic.general import cross_entropy, logit_symbols, softmax
-from lstheory.symbolic.smoothing import EPS, K, gap_closed_form, target
+from lstheory.symbolic.smoothing import EPS, INTERIOR_NOTATION, K, gap_closed_form, target
 
 _N = sympy.Symbol("n", integer=True, nonnegative=True)
 ALPHA = sympy.Symbol("alpha", real=True)
@@ -71,6 +71,7 @@ def seed_optimal_logits() -> Derivation:
             "for every K, eps and alpha",
             _two_level_gradient_true_class(fixed_true, fixed_other, K, EPS),
             sympy.S.Zero,
+            name="softmax(z)_y - p_y at the corrected logits",
         ),
     )
     return Derivation(
@@ -155,4 +156,5 @@ def seed_one_hot() -> Derivation:
         title="Seed: one-hot targets have no finite optimum; smoothing makes it finite",
         steps=steps,
         summary="eps = 0 pushes the gap to +oo; any 0 < eps < 1 gives the finite gap log((K-1)(1-eps)/eps).",
+        notation=INTERIOR_NOTATION,
     )

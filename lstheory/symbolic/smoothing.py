@@ -21,7 +21,8 @@ from functools import lru_cache
 import sympy
 
 from lstheory._validation import check_convention
-from lstheory.symbolic.derivation import Derivation, Step
+from lstheory.symbolic.derivation import Derivation, Notation, Step, plain
+from lstheory.symbolic.general import AT_LEAST_TWO_CLASSES, INTERIOR_EPS
 
 K = sympy.Symbol("K", integer=True, positive=True)
 EPS = sympy.Symbol("epsilon", positive=True)
@@ -29,6 +30,8 @@ _N = sympy.Symbol("n", integer=True, nonnegative=True)
 _T = sympy.Symbol("t", positive=True)
 _INTERIOR = {EPS: 1 / (1 + _T)}  # 0 < eps < 1
 _AT_LEAST_TWO = {K: _N + 2}  # K >= 2
+INTERIOR_NOTATION = (Notation(_T, (1 - EPS) / EPS, INTERIOR_EPS), Notation(_N, K - 2, AT_LEAST_TWO_CLASSES))
+"""How the helper symbols ``t`` and ``n`` of :data:`_INTERIOR` and :data:`_AT_LEAST_TWO` are printed."""
 
 
 def target(convention: str, eps: sympy.Expr = EPS, num_classes: sympy.Expr = K) -> tuple[sympy.Expr, sympy.Expr]:
@@ -89,7 +92,8 @@ def convention_closed_form(convention: str) -> Derivation:
     return Derivation(
         title=f"Closed form, {convention} convention",
         steps=steps,
-        summary=f"gap = {sympy.sstr(closed)}; p_true = {sympy.sstr(p_true)}, p_other = {sympy.sstr(p_other)}.",
+        summary=f"gap = {plain(closed)}; p_true = {plain(p_true)}, p_other = {plain(p_other)}.",
+        notation=INTERIOR_NOTATION,
     )
 
 
@@ -114,4 +118,5 @@ def conversion() -> Derivation:
         title="Converting eps between the conventions",
         steps=steps,
         summary="eps_off_target = eps_uniform (K-1)/K; both conventions then describe the same target.",
+        notation=INTERIOR_NOTATION,
     )

@@ -12,5 +12,7 @@ Hypothesis strategies in :mod:`lstheory.strategies` build on these.
 
 from lstheory.testing.assertions import assert_loss_matches_theory
 from lstheory.testing.inference import SmoothingReport, WeightedSmoothing, infer_smoothing
+from lstheory.testing.vocab_parallel import VocabParallelReport, assert_vocab_parallel_loss_matches_theory
 
 __all__ = ["SmoothingReport", "WeightedSmoothing", "assert_loss_matches_theory", "infer_smoothing"]
+__all__ += ["VocabParallelReport", "assert_vocab_parallel_loss_matches_theory"]

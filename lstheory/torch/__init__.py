@@ -11,11 +11,15 @@ batched, device-resident forms and the memory-lean loss.
   tensors of any batch shape, dtype and device.
 * :func:`solve_optimal_logits` -- Newton's method for a batch of targets, an
   independent numerical check of the closed forms.
+* :func:`vocab_parallel_label_smoothed_cross_entropy` -- the same loss over a
+  vocabulary split across the ranks of a ``torch.distributed`` group (tensor
+  parallelism), exact at every world size.
 """
 
 from lstheory.torch.loss import label_smoothed_cross_entropy, smoothing_coefficients
 from lstheory.torch.optimum import logit_gap, optimal_logits
 from lstheory.torch.solver import OptimalLogitsSolution, solve_optimal_logits
+from lstheory.torch.vocab_parallel import vocab_parallel_label_smoothed_cross_entropy, vocab_shard_bounds
 
 __all__ = [
     "OptimalLogitsSolution",
@@ -24,4 +28,6 @@ __all__ = [
     "optimal_logits",
     "smoothing_coefficients",
     "solve_optimal_logits",
+    "vocab_parallel_label_smoothed_cross_entropy",
+    "vocab_shard_bounds",
 ]
