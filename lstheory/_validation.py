@@ -243,22 +243,29 @@ def _physical_memory() -> int | None:
         return None
 
 
-def allocate(shape: tuple[int, ...], cause: str, hint: str = "") -> np.ndarray:
-    """An empty float64 array, or :class:`ResultTooLargeError` naming ``cause`` and the bytes needed.
+def check_size(num_elements: int, cause: str, hint: str = "") -> None:
+    """Refuse a float64 result of ``num_elements`` larger than the machine's physical memory.
 
-    Shapes larger than the machine's physical memory are refused before allocating (an
-    over-committing OS would otherwise grant them and then run out while filling them).
+    :class:`ResultTooLargeError` names ``cause`` and the bytes needed (an over-committing OS
+    would otherwise grant the allocation and then run out while filling it).
     """
-    nbytes = math.prod(shape) * 8
+    nbytes = num_elements * 8
     memory = _physical_memory()
-    available = "" if memory is None else f"; this machine has {_format_bytes(memory)} of memory"
-    message = f"{cause}: the result, a float64 array of shape {shape}, would need {_format_bytes(nbytes)}{available}{hint}"
     if memory is not None and nbytes > memory:
-        raise ResultTooLargeError(message)
+        raise ResultTooLargeError(
+            f"{cause}: it would need {_format_bytes(nbytes)} of float64 values; this machine has "
+            f"{_format_bytes(memory)} of memory{hint}"
+        )
+
+
+def allocate(shape: tuple[int, ...], cause: str, hint: str = "") -> np.ndarray:
+    """An empty float64 array, or :class:`ResultTooLargeError` naming ``cause`` and the bytes needed."""
+    check_size(math.prod(shape), f"{cause} (a float64 array of shape {shape})", hint)
     try:
         return np.empty(shape, dtype=np.float64)
     except MemoryError:
-        raise ResultTooLargeError(message) from None
+        nbytes = _format_bytes(math.prod(shape) * 8)
+        raise ResultTooLargeError(f"{cause}: a float64 array of shape {shape} would need {nbytes}{hint}") from None
 
 
 def broadcast(**arrays: np.ndarray) -> list[np.ndarray]:
@@ -278,23 +285,17 @@ def scalar_or_array(result: np.ndarray, *inputs: np.ndarray) -> np.ndarray | np.
 
 
 def as_positive_integer(value: Any, name: str) -> int:
-    """Validate a single integer ``>= 1`` (Python or NumPy, not bool)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a single integer >= 1; got {_describe(value)}")
-    if int(value) < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {int(value)}")
-    return int(value)
+    """Validate a single integer ``>= 1`` (Python or NumPy, or a 0-d integer array or tensor; not bool)."""
+    number = as_integer(value, name, "a single integer >= 1")
+    if number < 1:
+        raise ValueError(f"{name} must be an integer >= 1; got {describe_integer(number)}")
+    return number
 
 
 def as_positive_finite(value: Any, name: str) -> float:
     """Validate a single finite real number ``> 0`` (e.g. a weight decay)."""
     valid = "a single finite real number > 0"
-    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None or np.ndim(value) != 0:
-        raise TypeError(f"{name} must be {valid}; got {_describe(value)}")
-    array = np.asarray(value)
-    if array.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must be {valid}; got {_describe(value)}")
-    number = float(array)
+    number = as_real(value, name, valid)
     if not (math.isfinite(number) and number > 0):
         raise ValueError(f"{name} must be {valid}; got {number!r}")
     return number

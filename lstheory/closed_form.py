@@ -696,13 +696,14 @@ def optimum(num_classes: int, eps: float, *, convention: str = "off_target") -> 
     >>> print(f"{best.eps_off_target:.4f}")
     0.0999
     """
-    if isinstance(num_classes, (str, bytes)) or np.ndim(num_classes) > 0 or np.ndim(eps) > 0:
+    k_array, e_array = as_num_classes(num_classes), as_eps(eps)
+    if k_array.ndim or e_array.ndim:
         raise TypeError(
             "optimum takes one num_classes and one eps (use logit_gap, smoothed_target and min_loss for arrays); "
-            f"got num_classes of shape {np.shape(num_classes)} and eps of shape {np.shape(eps)}"
+            f"got num_classes of shape {k_array.shape} and eps of shape {e_array.shape}"
         )
     check_convention(convention)
-    k, e = int(as_num_classes(num_classes)), float(as_eps(eps))
+    k, e = int(k_array), float(e_array)
     p_true, p_other = smoothed_target(k, e, convention=convention)
     entropy = min_loss(k, e, convention=convention)
     return Optimum(

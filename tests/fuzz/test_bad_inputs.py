@@ -32,7 +32,14 @@ import lstheory.torch as lst_torch
 from lstheory import strategies as lst
 from lstheory.accuracy import hard_eps
 from lstheory.cli import main
-from lstheory.numeric import minimize_cross_entropy, minimize_smoothed, smoothed_target_vector, sweep
+import lstheory.numeric
+from lstheory.numeric import (
+    minimize_cross_entropy,
+    minimize_smoothed,
+    minimize_unconstrained_features,
+    smoothed_target_vector,
+    sweep,
+)
 from lstheory.verify import run_verification
 
 from budget import fuzz_settings
@@ -295,6 +302,16 @@ PUBLIC_CALLS = {
     "numeric.smoothed_target_vector": (smoothed_target_vector, dict(num_classes=3, eps=0.1, label=0,
                                                                     convention="uniform")),
     "numeric.sweep": (sweep, dict(configurations=[(3, 0.1)], convention="uniform", seed=0, progress=False)),
+    "optimum": (lstheory.optimum, dict(num_classes=10, eps=0.1, convention="uniform")),
+    "neural_collapse_optimum": (lstheory.neural_collapse_optimum, dict(
+        num_classes=4, eps=0.1, samples_per_class=2, classifier_decay=1e-3, feature_decay=1e-3, convention="uniform")),
+    "torch.vocab_parallel_label_smoothed_cross_entropy": (lst_torch.vocab_parallel_label_smoothed_cross_entropy, dict(
+        local_logits=torch.zeros(2, 3), target=torch.tensor([0, 1]), eps=0.1, vocab_start=0, num_classes=3, group=None,
+        convention="uniform", class_weight=torch.ones(3), ignore_index=-100, reduction="mean")),
+    "torch.vocab_shard_bounds": (lst_torch.vocab_shard_bounds, dict(num_classes=10, world_size=3)),
+    "numeric.minimize_unconstrained_features": (minimize_unconstrained_features, dict(
+        num_classes=3, eps=0.1, samples_per_class=2, classifier_decay=1e-2, feature_decay=1e-2, convention="uniform",
+        feature_dim=3, seed=0, start_scale=1.0, max_iter=200)),
 }
 
 SWEEP_CASES = [
@@ -309,8 +326,7 @@ SWEEP_CASES = [
 def test_the_sweep_covers_every_public_function():
     exported = {f"{prefix}{name}" for module, prefix in ((lstheory, ""), (lst_torch, "torch."), (lst, "strategies."))
                 for name in module.__all__ if inspect.isfunction(getattr(module, name))}
-    exported |= {"numeric.minimize_cross_entropy", "numeric.minimize_smoothed", "numeric.smoothed_target_vector",
-                 "numeric.sweep"}
+    exported |= {f"numeric.{name}" for name in lstheory.numeric.__all__ if inspect.isfunction(getattr(lstheory.numeric, name))}
     assert exported == set(PUBLIC_CALLS)
     for name, (function, valid) in PUBLIC_CALLS.items():
         parameters = inspect.signature(function).parameters
@@ -321,7 +337,7 @@ def test_the_sweep_covers_every_public_function():
 SWEEP_SETTINGS = fuzz_settings(3.0)  # 300 of the ~2500 cases by default, nearly all of them in the slow profile
 
 
-@pytest.mark.timeout(60 + SWEEP_SETTINGS.max_examples)  # a second per call at most: only a hang exceeds it
+@pytest.mark.timeout(60 + SWEEP_SETTINGS.max_examples, method="thread")  # a second per call at most: only a hang exceeds it
 @SWEEP_SETTINGS
 @given(st.sampled_from(SWEEP_CASES), st.data())
 def test_junk_in_any_argument_is_refused_by_name_or_accepted(case, data):

@@ -208,7 +208,8 @@ def _reference(case: LossCase):
 # ------------------------------------------------------------------------------ against the reference
 
 
-@pytest.mark.timeout(60 + VALUE_SETTINGS.max_examples // 2)  # half a second per example at most: only a hang exceeds it
+# half a second per example at most: only a hang exceeds it (then the run ends, every stack printed)
+@pytest.mark.timeout(60 + VALUE_SETTINGS.max_examples // 2, method="thread")
 @VALUE_SETTINGS
 @given(loss_cases())
 def test_loss_matches_the_float64_reference(case):
@@ -221,7 +222,7 @@ def test_loss_matches_the_float64_reference(case):
     assert_matches(ours, value.reshape(ours.shape) if ours.dim() else value, bound.reshape(value.shape), "vs reference")
 
 
-@pytest.mark.timeout(60 + GRADIENT_SETTINGS.max_examples // 2)
+@pytest.mark.timeout(60 + GRADIENT_SETTINGS.max_examples // 2, method="thread")
 @GRADIENT_SETTINGS
 @given(loss_cases(dtypes=(torch.float32, torch.float64), finite=True), st.integers(0, 2**32 - 1))
 def test_gradient_matches_the_float64_reference(case, seed):
@@ -327,7 +328,7 @@ def _pytorch(case: LossCase) -> torch.Tensor:
                            reduction=case.reduction, label_smoothing=case.eps)
 
 
-@pytest.mark.timeout(60 + VALUE_SETTINGS.max_examples // 2)
+@pytest.mark.timeout(60 + VALUE_SETTINGS.max_examples // 2, method="thread")
 @VALUE_SETTINGS
 @given(loss_cases(conventions=("uniform",)))
 def test_uniform_loss_matches_pytorch_except_where_lstheory_is_right_on_purpose(case):

@@ -5,7 +5,9 @@ Drawn: float64 and float32 rows with ``K`` from 2 to ``10**5``; masses spread ov
 near one-hot, or smoothed one-hot with tiny eps; starts at zero or far away (logit differences
 up to ``10**6``); ``max_iter`` from 0 to 1000 (to 50 for ``K > 10``, where steps cost more).
 
-* A wall-clock guard (pytest-timeout) turns a hang into a failure instead of a stalled run.
+* Wall-clock guards turn a hang into a failure instead of a stalled run: each solve must return
+  within 30 s (a failure Hypothesis can shrink), and pytest-timeout ends the whole test (and the
+  run, printing every stack) past its budget.
 * Every row whose ``converged`` is true has the right logits: ``log(p / sum(p))`` (the gauge
   ``logsumexp = 0``), computed here from the masses in float64, within the solver's ``tol``
   plus the rounding of the logits in their dtype; its loss is ``-sum_c p_c log(p_c / sum(p))``.
@@ -24,7 +26,7 @@ from hypothesis import strategies as st
 
 from lstheory.torch import solve_optimal_logits
 
-from budget import fuzz_settings
+from budget import fuzz_settings, returns_within
 
 SOLVER_SETTINGS = fuzz_settings(0.6)
 SECONDS_PER_EXAMPLE = 3  # a generous ceiling (the slowest drawn solve takes well under 1 s): only a hang exceeds it
@@ -85,12 +87,14 @@ def expected_loss(masses: torch.Tensor, log_q: np.ndarray) -> np.ndarray:
         return top * np.array([math.fsum(row) for row in (p / top[:, None]) * -log_q])
 
 
-@pytest.mark.timeout(30 + SECONDS_PER_EXAMPLE * SOLVER_SETTINGS.max_examples)
+# the whole test: the thread method ends the run with every stack printed, even inside Hypothesis
+@pytest.mark.timeout(30 + SECONDS_PER_EXAMPLE * SOLVER_SETTINGS.max_examples, method="thread")
 @SOLVER_SETTINGS
 @given(solver_cases())
 def test_solver_returns_and_converged_rows_are_right(case):
     masses, start, max_iter = case
-    solution = solve_optimal_logits(masses, initial_logits=start, max_iter=max_iter)
+    with returns_within(SECONDS_PER_EXAMPLE * 10, "solve_optimal_logits"):
+        solution = solve_optimal_logits(masses, initial_logits=start, max_iter=max_iter)
     rows, num_classes = masses.shape
     assert solution.logits.shape == masses.shape and solution.converged.shape == (rows,)
     assert bool(torch.isfinite(solution.logits).all()), "logits must be finite, converged or not"
