@@ -13,6 +13,7 @@ needs only per-row sums, so it decomposes exactly::
     loss = p_true w_y (log S - U) + b (W_y log S - D),   W_y = sum_{c != y} w_c
 
 with ``p_true = a + b`` and ``(a, b)`` of :func:`lstheory.torch.smoothing_coefficients`
+(``b`` rounded up, not to 0, for a tiny ``eps > 0``: :class:`lstheory.torch.loss.LossMasses`)
 (``w = 1`` without class weights: then ``W_y = K - 1`` and the loss is
 ``a (lse - z_y) + K b (lse - mean_c z_c)``).  Every rank ends with the same
 sums, hence the same loss.  The gradient of a row needs no communication::
@@ -50,7 +51,7 @@ from lstheory.torch.loss import (
     _check_eps,
     _check_index_range,
     _check_weight,
-    smoothing_coefficients,
+    LossMasses,
 )
 
 __all__ = ["vocab_parallel_label_smoothed_cross_entropy", "vocab_shard_bounds"]
@@ -166,7 +167,7 @@ def _check_layout(vocab_start: Any, num_classes: Any, local_classes: int) -> tup
         raise TypeError(f"{missing} is required (keyword) unless local_logits is a DTensor sharded on the classes")
     num_classes = _check_integer(num_classes, "num_classes", "the global vocabulary size K >= 2")
     if not 2 <= num_classes <= 2**53:
-        raise ValueError(f"num_classes must be the global vocabulary size, 2 <= K <= 2**53; got {describe_integer(num_classes)}")
+        raise ValueError(f"num_classes must be the global vocabulary size K >= 2 (and <= 2**53); got {describe_integer(num_classes)}")
     vocab_start = _check_integer(vocab_start, "vocab_start", f"0 <= vocab_start <= K - K_r = {num_classes - local_classes}")
     if not 0 <= vocab_start <= num_classes - local_classes:
         raise ValueError(
@@ -179,7 +180,7 @@ def _check_layout(vocab_start: Any, num_classes: Any, local_classes: int) -> tup
 def _check_class_weight(class_weight: Any, logits: torch.Tensor, num_classes: int) -> torch.Tensor | None:
     if isinstance(class_weight, torch.Tensor) and class_weight.dim() == 1 and class_weight.shape[0] == logits.shape[-1] != num_classes:
         raise ValueError(
-            f"class_weight must be the full vector of all num_classes={num_classes} class weights on every rank; got "
+            f"class_weight must be the full vector of all {num_classes} class weights (num_classes={num_classes}) on every rank; got "
             f"{class_weight.shape[0]} entries, this rank's shard size (gather it once: it is small)"
         )
     try:
@@ -506,9 +507,10 @@ def vocab_parallel_label_smoothed_cross_entropy(
     weight = _check_class_weight(class_weight, logits, num_classes)
     _check_index_range(target, num_classes, ignore_index)
     group = _resolve_group(group)
-    a, b = smoothing_coefficients(num_classes, eps_value, convention)
-
     acc = _accumulation_dtype(logits.dtype)
+    # b rounded up, not to 0, when eps > 0 is tiny: a -inf logit then gives +inf, as documented
+    a, b, _ = LossMasses.of(num_classes, eps_value, convention, acc)
+
     weight_acc = None if weight is None else weight.detach().to(acc)
     rows = target.reshape(-1)
     per_row = _VocabParallelSmoothedCrossEntropy.apply(
