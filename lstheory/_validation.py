@@ -128,26 +128,25 @@ def describe_integer(value: int) -> str:
     return repr(value) if abs(value) < 10**40 else f"an integer of {len(str(abs(value)))} digits"
 
 
-def as_integer(value: Any, name: str, valid: str) -> int:
-    """A single integer: a Python or NumPy integer, or a 0-d integer array or tensor."""
-    if is_integer_scalar(value):
-        return int(value)
+def _as_single_number(value: Any, name: str, valid: str, is_scalar, kinds: str, convert):
+    """``convert(value)`` for a scalar passing ``is_scalar`` or a 0-d array or tensor of a dtype in ``kinds``."""
+    if is_scalar(value):
+        return convert(value)
     if isinstance(value, np.ndarray) or _is_tensor(value):
         array = as_array(value, name, valid)
-        if array.ndim == 0 and array.dtype.kind in "iu":
-            return int(array)
+        if array.ndim == 0 and array.dtype.kind in kinds:
+            return convert(array)
     raise TypeError(f"{name} must be {valid}; got {_describe(value)}")
+
+
+def as_integer(value: Any, name: str, valid: str) -> int:
+    """A single integer: a Python or NumPy integer, or a 0-d integer array or tensor."""
+    return _as_single_number(value, name, valid, is_integer_scalar, "iu", int)
 
 
 def as_real(value: Any, name: str, valid: str) -> float:
     """A single real number as a float: a Python or NumPy real, or a 0-d real array or tensor."""
-    if is_real_scalar(value):
-        return float(value)
-    if isinstance(value, np.ndarray) or _is_tensor(value):
-        array = as_array(value, name, valid)
-        if array.ndim == 0 and array.dtype.kind in "iuf":
-            return float(array)
-    raise TypeError(f"{name} must be {valid}; got {_describe(value)}")
+    return _as_single_number(value, name, valid, is_real_scalar, "iuf", float)
 
 
 def as_num_classes(num_classes: Any, name: str = "num_classes") -> np.ndarray:
