@@ -206,84 +206,106 @@ class _Rows:
         self.reference = p.argmax(1, keepdim=True)
         self.q = torch.empty_like(self.z)
         self.lse = _softmax_into(self.z, self.q, self.reference)
-        self.finished = torch.zeros(p.shape[0], dtype=torch.bool, device=p.device)
+        self.finished = torch.zeros(p.shape[0], dtype=torch.bool, device=p.device)  # converged
+        self.failed = torch.zeros_like(self.finished)  # stopped on a step that is not finite
+        self.f = None  # the objective at z, where the last iteration computed it
+
+    def _step_buffer(self) -> torch.Tensor:
+        if getattr(self, "_step", None) is None or self._step.shape != self.z.shape:
+            self._step = torch.empty_like(self.z)
+        return self._step
 
     def keep(self, keep: torch.Tensor) -> None:
         """Drop the rows where ``keep`` is false."""
-        for name in ("index", "p", "z", "log_p", "reference", "q", "lse", "finished"):
+        for name in ("index", "p", "z", "log_p", "reference", "q", "lse", "finished", "failed"):
             setattr(self, name, getattr(self, name)[keep])
+        self.f = None if self.f is None else self.f[keep]
 
-    def objective(self, z=None, lse=None, rows=slice(None)) -> torch.Tensor:
+    def objective(self, rows=slice(None)) -> torch.Tensor:
         """``f = logsumexp(z) - p . z`` per row (the target normalised: ``f`` is the loss over ``sum p``)."""
-        z = self.z[rows] if z is None else z
-        lse = self.lse[rows] if lse is None else lse
-        return lse.squeeze(1) - torch.linalg.vecdot(self.p[rows], z)
+        return self.lse[rows].squeeze(1) - torch.linalg.vecdot(self.p[rows], self.z[rows])
 
     def newton_step(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``Delta_c = p_c / q_c - p_r / q_r`` and its infinity norm, finite in every row.
 
-        ``p / q`` is formed in the log domain where ``q`` is below the smallest normal number;
-        rows where it overflows keep its direction at length :data:`LONG_STEP_NORM`.
+        Rows where some ``q_c < 1 / LONG_STEP_NORM`` (``z_c - lse`` below its log) take
+        :meth:`_far_step` instead: only there can ``p_c / q_c`` lose accuracy, overflow or make
+        a step longer than :data:`LONG_STEP_NORM`.
         """
-        ratio = self.p / self.q
-        tiny = self.q < torch.finfo(self.q.dtype).tiny
-        log_ratio = None
-        if bool(tiny.any()):
-            log_ratio = self.log_p - (self.z - self.lse)
-            ratio = torch.where(tiny, torch.exp(log_ratio), ratio)
-        step = ratio - ratio.gather(1, self.reference)
-        overflow = ~torch.isfinite(step).all(1)
-        if bool(overflow.any()):
-            top = log_ratio[overflow].amax(1, keepdim=True)
-            direction = torch.exp(log_ratio[overflow] - top)
-            # |direction| <= 1 and is about 1 somewhere (some class has p_c <= q_c, L_c <= 0 << M)
-            step[overflow] = (direction - direction.gather(1, self.reference[overflow])) * LONG_STEP_NORM
-        norm = torch.maximum(step.amax(1), step.amin(1).neg())  # max_c |Delta_c|
-        long = norm > LONG_STEP_NORM
-        if bool(long.any()):
-            step = torch.where(long.unsqueeze(1), step * (LONG_STEP_NORM / norm.clamp(min=1e-300)).unsqueeze(1), step)
-            norm = torch.where(long, torch.full_like(norm, LONG_STEP_NORM), norm)
+        step = torch.div(self.p, self.q, out=self._step_buffer())  # no fresh (N, K) memory per step
+        step.sub_(step.gather(1, self.reference))
+        far = torch.nonzero(self.z.amin(1) - self.lse.squeeze(1) < -math.log(LONG_STEP_NORM)).squeeze(1)
+        if far.numel():
+            step[far] = self._far_step(far)
+        norm = torch.maximum(step.amax(1), step.amin(1).neg_())  # max_c |Delta_c|
         return step, norm
 
-    def move(self, step: torch.Tensor, t: torch.Tensor, rows=slice(None)) -> None:
-        """``z += t Delta`` in ``rows``, with ``q`` and ``lse`` updated."""
+    def _far_step(self, rows: torch.Tensor) -> torch.Tensor:
+        """The Newton step of ``rows``, finite and at most :data:`LONG_STEP_NORM` long.
+
+        ``p_c / q_c`` is ``exp(log p_c - log q_c)`` where ``q_c`` is below the smallest normal
+        number (subnormal or 0), which keeps its accuracy.  Where that overflows, the step keeps
+        its direction, ``exp(L_c - M) - exp(L_r - M)`` (``L = log(p / q)``, ``M = max L``), at
+        length about :data:`LONG_STEP_NORM` (``|direction| <= 1`` and it is about 1 somewhere:
+        some class has ``p_c <= q_c``, ``L_c <= 0 << M``); a longer finite step is rescaled to
+        that length (the line search caps it anyway: only its direction matters).
+        """
+        q, reference = self.q[rows], self.reference[rows]
+        log_ratio = self.log_p[rows] - (self.z[rows] - self.lse[rows])
+        ratio = torch.where(q < torch.finfo(q.dtype).tiny, torch.exp(log_ratio), self.p[rows] / q)
+        step = ratio - ratio.gather(1, reference)
+        overflow = ~torch.isfinite(step).all(1)
+        if bool(overflow.any()):
+            direction = torch.exp(log_ratio[overflow] - log_ratio[overflow].amax(1, keepdim=True))
+            step[overflow] = (direction - direction.gather(1, reference[overflow])) * LONG_STEP_NORM
+        norm = torch.maximum(step.amax(1, keepdim=True), step.amin(1, keepdim=True).neg())
+        return torch.where(norm > LONG_STEP_NORM, step * (LONG_STEP_NORM / norm), step)
+
+    def move(self, step: torch.Tensor, t: torch.Tensor, rows=None) -> None:
+        """``z += t Delta`` in ``rows`` (default: all, in place), with ``q`` and ``lse`` updated."""
+        if rows is None:
+            self.z.addcmul_(step, t.unsqueeze(1))
+            self.lse = _softmax_into(self.z, self.q, self.reference)
+            return
         z = self.z[rows].addcmul_(step, t.unsqueeze(1))
         q = torch.empty_like(z)
         lse = _softmax_into(z, q, self.reference[rows])
         self.z[rows], self.q[rows], self.lse[rows] = z, q, lse
 
 
-def _damped_newton_iteration(rows: _Rows, tol: float) -> torch.Tensor:
-    """One Newton step in every unfinished row, damped where it is long; return the rows that failed.
+def _damped_newton_iteration(rows: _Rows, tol: float) -> None:
+    """One Newton step in every unfinished row, damped where it is long.
 
-    A row fails (and stops, not converged) if its step or objective is not finite; with finite
-    inputs this does not happen, it only guards the loop against running on NaN.
+    A row whose step is not finite fails (it stops, not converged); with finite inputs this
+    does not happen, it only guards the loop against running on NaN.
     """
     step, norm = rows.newton_step()
+    finite = torch.isfinite(norm)
     full = norm <= FULL_STEP_RADIUS
+    moving = finite & ~(rows.finished | rows.failed)
     t = torch.where(full, torch.ones_like(norm), (TRIAL_STEP_RADIUS / norm).clamp(max=1.0))
-    t = torch.where(rows.finished, torch.zeros_like(t), t)
-    search = ~(full | rows.finished) & torch.isfinite(norm)  # rows whose step is long: Armijo line search
-    failed = ~torch.isfinite(norm) & ~rows.finished
-    if bool(failed.any()):
-        t = torch.where(failed, torch.zeros_like(t), t)
-        step = torch.where(failed.unsqueeze(1), torch.zeros_like(step), step)
-    if bool(search.any()):
+    t = torch.where(moving, t, torch.zeros_like(t))
+    search = moving & ~full  # rows whose step is long: Armijo line search
+    any_search, any_failure = torch.stack((search.any(), ~finite.all())).tolist()  # one device sync
+    if any_failure:
+        rows.failed |= ~finite
+        step = torch.where(finite.unsqueeze(1), step, torch.zeros_like(step))  # no 0 * NaN into z
+    if any_search:
         _line_search(rows, step, norm, t, search)
     else:
         rows.move(step, t)
-    rows.finished |= full & (norm <= tol)
-    return failed
+        rows.f = None
+    rows.finished |= full & moving & (norm <= tol)
 
 
 def _line_search(rows: _Rows, step, norm, t, search) -> None:
     """Move by ``t Delta``; halve ``t`` in the ``search`` rows until Armijo holds or ``t`` is safe."""
-    f_start = rows.objective()
+    f_start = rows.objective() if rows.f is None else rows.f
     # the decrease predicted per unit t: -grad f . Delta, grad f = q - p (normalised target)
-    decrement = torch.linalg.vecdot(rows.p - rows.q, step)
+    decrement = torch.linalg.vecdot(rows.p, step) - torch.linalg.vecdot(rows.q, step)
     t_safe = FULL_STEP_RADIUS / norm  # provably decreasing (module docstring)
     rows.move(step, t)
-    f = rows.objective()
+    rows.f = f = rows.objective()
     accepted = ~search | (f <= f_start - ARMIJO_SLOPE * t * decrement) | (t <= t_safe)
     for _ in range(MAX_BACKTRACKS):
         retry = torch.nonzero(~accepted).squeeze(1)
@@ -294,7 +316,7 @@ def _line_search(rows: _Rows, step, norm, t, search) -> None:
         t_new = torch.maximum(t_old * 0.5, t_safe[retry])
         t[retry] = t_new
         rows.move(step[retry], t_new - t_old, retry)
-        f_retry = rows.objective(rows=retry)
+        f_retry = f[retry] = rows.objective(rows=retry)
         accepted[retry] = (f_retry <= f_start[retry] - ARMIJO_SLOPE * t_new * decrement[retry]) | (
             t_new <= t_safe[retry]
         )
@@ -389,10 +411,11 @@ def solve_optimal_logits(
     for _ in range(max_iter):
         if rows.index.numel() == 0:
             break
-        iterations[rows.index[~rows.finished]] += 1
-        failed = _damped_newton_iteration(rows, tol)
-        done = rows.finished | failed
-        if bool(failed.any()) or (bool(done.any()) and (bool(done.all()) or 4 * int(done.sum()) >= done.numel())):
+        iterations[rows.index[~(rows.finished | rows.failed)]] += 1
+        _damped_newton_iteration(rows, tol)
+        done = rows.finished | rows.failed
+        finished = int(done.sum())  # retire rows once a quarter of the working set is done
+        if finished and (finished == done.numel() or 4 * finished >= done.numel()):
             z_all[rows.index[done]] = rows.z[done]
             converged[rows.index[rows.finished]] = True
             rows.keep(~done)
