@@ -23,6 +23,7 @@ SUITE_MODULES: tuple[str, ...] = (
     "lstheory.bench.solver",
     "lstheory.bench.cuda",
     "lstheory.bench.vocab_parallel",
+    "lstheory.bench.linear_loss",
 )
 
 

@@ -47,6 +47,7 @@ CLAIM_MODULES: tuple[str, ...] = (
     "lstheory.claims.online_smoothing",
     "lstheory.claims.loss_floor",
     "lstheory.claims.trained",
+    "lstheory.claims.linear_head",
 )
 
 

@@ -119,6 +119,8 @@ def benchmarks(data_path: Path) -> bytes | None:
                                     height_ratios=[len(rows) for rows in panels.values()])[:, 0]
         for axes, (title, rows) in zip(axes_list, panels.items()):
             names = [f"{m['benchmark']}: {m['case']}" for m in rows]
+            # a case measured against several baselines gets one bar per baseline, named
+            names = [f"{name} vs {m['baseline_name']}" if names.count(name) > 1 else name for name, m in zip(names, rows)]
             axes.barh(names, [m["ratio"] for m in rows], color=COLOURS[0])
             axes.axvline(1, color="black", linewidth=0.8)
             axes.set_xlim(0, max(1.1, 1.1 * max(m["ratio"] for m in rows)))

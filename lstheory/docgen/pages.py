@@ -29,6 +29,7 @@ def _derivation_makers() -> list:
         symbolic.seed_optimal_logits,
         *_literature_derivations(),
         *symbolic.SECOND_WAVE_DERIVATIONS,
+        symbolic.linear_head_smoothing,
     ]
 
 
