@@ -201,13 +201,20 @@ def _check_weight(weight: Any, logits: torch.Tensor, num_classes: int) -> torch.
     return weight
 
 
+def _check_reduction(reduction: Any) -> str:
+    """``reduction`` if it is one of :data:`REDUCTIONS`, else a ValueError naming it."""
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {', '.join(map(repr, REDUCTIONS))}; got {reduction!r}")
+    return reduction
+
+
 def _check_ignore_index(ignore_index: Any) -> int:
     """``ignore_index`` as a Python int; it must fit int64, the dtype targets are compared in."""
     value = as_integer(ignore_index, "ignore_index", "an integer in the int64 range")
     if not _INT64_MIN <= value <= _INT64_MAX:
         raise ValueError(
-            f"ignore_index must be an integer in the int64 range [-2**63, 2**63 - 1] (class indices are "
-            f"compared in int64); got {describe_integer(value)}"
+            f"ignore_index must fit in int64, the dtype class indices are compared in: an integer in "
+            f"[-2**63, 2**63 - 1]; got {describe_integer(value)}"
         )
     return value
 
@@ -773,8 +780,7 @@ def label_smoothed_cross_entropy(
     logits = _check_logits(logits)
     eps_value = _check_eps(eps)
     convention = check_convention(convention)
-    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {', '.join(map(repr, REDUCTIONS))}; got {reduction!r}")
+    reduction = _check_reduction(reduction)
     ignore_index = _check_ignore_index(ignore_index)
     probability_target = _is_probability_target(logits, target)
     unbatched = logits.dim() == 1

@@ -44,12 +44,13 @@ from torch.autograd.function import once_differentiable
 
 from lstheory._validation import as_integer, check_convention, describe_integer, is_integer_scalar
 from lstheory.torch.loss import (
-    REDUCTIONS,
     _Scratch,
     _accumulation_dtype,
     _block_bytes,
     _check_eps,
+    _check_ignore_index,
     _check_index_range,
+    _check_reduction,
     _check_weight,
     LossMasses,
 )
@@ -499,11 +500,8 @@ def vocab_parallel_label_smoothed_cross_entropy(
     target = _check_target(target, logits)
     eps_value = _check_eps(eps)
     convention = check_convention(convention)
-    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {', '.join(map(repr, REDUCTIONS))}; got {reduction!r}")
-    ignore_index = _check_integer(ignore_index, "ignore_index", "the target value of rows to skip")
-    if not -(2**63) <= ignore_index < 2**63:
-        raise ValueError(f"ignore_index must fit in int64 (targets are compared in int64); got {ignore_index}")
+    reduction = _check_reduction(reduction)
+    ignore_index = _check_ignore_index(ignore_index)
     weight = _check_class_weight(class_weight, logits, num_classes)
     _check_index_range(target, num_classes, ignore_index)
     group = _resolve_group(group)

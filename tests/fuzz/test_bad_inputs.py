@@ -309,6 +309,10 @@ PUBLIC_CALLS = {
         local_logits=torch.zeros(2, 3), target=torch.tensor([0, 1]), eps=0.1, vocab_start=0, num_classes=3, group=None,
         convention="uniform", class_weight=torch.ones(3), ignore_index=-100, reduction="mean")),
     "torch.vocab_shard_bounds": (lst_torch.vocab_shard_bounds, dict(num_classes=10, world_size=3)),
+    "torch.linear_label_smoothed_cross_entropy": (lst_torch.linear_label_smoothed_cross_entropy, dict(
+        hidden=torch.zeros(2, 4), classifier=torch.zeros(3, 4), target=torch.tensor([0, 1]), eps=0.1,
+        bias=torch.zeros(3), convention="uniform", class_weight=torch.ones(3), ignore_index=-100, reduction="mean",
+        chunk_size=2)),
     "numeric.minimize_unconstrained_features": (minimize_unconstrained_features, dict(
         num_classes=3, eps=0.1, samples_per_class=2, classifier_decay=1e-2, feature_decay=1e-2, convention="uniform",
         feature_dim=3, seed=0, start_scale=1.0, max_iter=200)),
