@@ -28,6 +28,18 @@ In float64 :func:`logit_gap` is within 2 ulp and :func:`min_loss` within
 the zero of the off_target gap at ``eps = (K-1)/K`` and subnormal ``eps``.
 The argument of each logarithm is formed in double-double arithmetic
 (:mod:`lstheory._exact_arithmetic`) and rounded once.
+
+Arguments
+---------
+Python or NumPy numbers and arrays, or torch tensors on any device, read exactly
+(a float32 ``torch.tensor(0.1)`` is ``0.10000000149011612``, and that is the eps
+used; ``-0.0`` is read as ``0.0``).  A tensor that requires grad is refused with a
+``TypeError``, here as in :mod:`lstheory.torch`: the closed forms are constants
+of ``K`` and ``eps``, and a silently dropped graph would be a wrong gradient.
+Every bad argument is a ``ValueError`` or ``TypeError`` naming it, the value
+and the valid range; a result too large for the machine's memory is a
+:class:`~lstheory._validation.ResultTooLargeError` (both a ``ValueError`` and a
+``MemoryError``) that says how many bytes it would need.
 """
 
 from __future__ import annotations
