@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable, Iterator
 import mpmath
 import numpy as np
 
+from lstheory._validation import as_integer, as_num_classes, check_seed
 from lstheory.closed_form import logit_gap, min_loss
 
 REFERENCE_DPS = 60
@@ -138,6 +139,14 @@ def hard_eps(num_classes: int, seed: int = 0, n_random: int = 40) -> list[float]
     - ``0.5`` either side (the zero for K = 2) and eps next to 1;
     - log-uniform random eps over ``[1e-320, 1]`` and random eps close to 1.
     """
+    seed = check_seed(seed)
+    k = as_num_classes(num_classes)
+    if k.ndim:
+        raise TypeError(f"num_classes must be a single integer with 2 <= num_classes <= 2**53; got an array of shape {k.shape}")
+    num_classes = int(k)
+    n_random = as_integer(n_random, "n_random", "an integer >= 0")
+    if n_random < 0:
+        raise ValueError(f"n_random must be an integer >= 0; got {n_random}")
     zero = float(Fraction(num_classes - 1, num_classes))
     points = [
         5e-324, 1e-323, 1e-320, 2.0**-1022, np.nextafter(2.0**-1022, 0.0), 1e-308, 1e-305, 1e-300,

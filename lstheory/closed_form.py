@@ -28,6 +28,18 @@ In float64 :func:`logit_gap` is within 2 ulp and :func:`min_loss` within
 the zero of the off_target gap at ``eps = (K-1)/K`` and subnormal ``eps``.
 The argument of each logarithm is formed in double-double arithmetic
 (:mod:`lstheory._exact_arithmetic`) and rounded once.
+
+Arguments
+---------
+Python or NumPy numbers and arrays, or torch tensors on any device, read exactly
+(a float32 ``torch.tensor(0.1)`` is ``0.10000000149011612``, and that is the eps
+used; ``-0.0`` is read as ``0.0``).  A tensor that requires grad is refused with a
+``TypeError``, here as in :mod:`lstheory.torch`: the closed forms are constants
+of ``K`` and ``eps``, and a silently dropped graph would be a wrong gradient.
+Every bad argument is a ``ValueError`` or ``TypeError`` naming it, the value
+and the valid range; a result too large for the machine's memory is a
+:class:`~lstheory._validation.ResultTooLargeError` (both a ``ValueError`` and a
+``MemoryError``) that says how many bytes it would need.
 """
 
 from __future__ import annotations
@@ -41,6 +53,8 @@ import numpy as np
 
 from lstheory import _exact_arithmetic as xa
 from lstheory._validation import (
+    allocate,
+    as_array,
     as_eps,
     as_finite_real,
     as_num_classes,
@@ -278,17 +292,23 @@ def optimal_logits(
     >>> print(optimal_logits(3, 0.1, label=1).round(4))
     [0.     2.8904 0.    ]
     """
-    if not isinstance(num_classes, (str, bytes)) and np.ndim(num_classes) > 0:
+    k_array = as_num_classes(num_classes)
+    if k_array.ndim:
         raise TypeError(
             f"num_classes must be a single integer for optimal_logits (it sets the last axis); "
-            f"got an array of shape {np.shape(num_classes)}"
+            f"got an array of shape {k_array.shape}"
         )
-    k = int(as_num_classes(num_classes))
+    k = int(k_array)
     label = check_label(label, k)
     shift = as_finite_real(alpha, "alpha")
     gap = np.asarray(logit_gap(k, eps, convention=convention))
     shift, gap = broadcast(alpha=shift, eps=gap)
-    logits = np.repeat(shift[..., None], k, axis=-1)
+    logits = allocate(
+        shift.shape + (k,),
+        f"num_classes={k} is too large for optimal_logits on this machine",
+        " (logit_gap gives the one logit that differs, without a K-sized array)",
+    )
+    logits[...] = shift[..., None]
     logits[..., label] = shift + gap
     return logits
 
@@ -407,12 +427,13 @@ def convert_eps(num_classes: Any, eps: Any, *, src: str, dst: str):
     uniform = u_hi + u_lo
     bad = uniform > 1.0
     if np.any(bad):
-        k_bad, e_bad = k[bad].flat[0] if k.ndim else k, e[bad].flat[0] if e.ndim else e
+        k_bad, e_bad, u_bad = (x[bad].flat[0] if x.ndim else x for x in (k, e, uniform))
+        # repr: enough digits to tell eps from the bound (K-1)/K even one ulp away
         raise ValueError(
             f"eps={float(e_bad)!r} in the off_target convention has no uniform equivalent for "
             f"num_classes={int(k_bad)}: it would need uniform eps = eps*K/(K-1) = "
-            f"{float(e_bad) * float(k_bad) / (float(k_bad) - 1):.6g} > 1; valid off_target eps for "
-            f"this conversion: 0 <= eps <= (K-1)/K = {(float(k_bad) - 1) / float(k_bad):.6g}"
+            f"{float(u_bad)!r} > 1; valid off_target eps for this conversion: "
+            f"0 <= eps <= (K-1)/K = {(float(k_bad) - 1) / float(k_bad)!r}"
         )
     return _scalar_or_array(uniform, num_classes, eps)
 
@@ -449,10 +470,8 @@ def optimal_logits_for_target(p: Any, *, alpha: Any = 0.0):
     >>> print(optimal_logits_for_target([0.5, 0.25, 0.25]).round(4))
     [-0.6931 -1.3863 -1.3863]
     """
-    if isinstance(p, (str, bytes)) or p is None:
-        raise TypeError(f"p must be an array of positive target masses; got {p!r}")
-    target = np.asarray(p)
-    if target.dtype.kind not in "iuf" or target.dtype == np.bool_:
+    target = as_array(p, "p", "a real array of positive target masses, classes on the last axis")
+    if target.dtype.kind not in "iuf":
         raise TypeError(f"p must be a real array of positive target masses; got dtype {target.dtype}")
     if target.ndim == 0:
         raise ValueError("p must have at least one axis (the classes, last); got a scalar")
@@ -689,13 +708,14 @@ def optimum(num_classes: int, eps: float, *, convention: str = "off_target") -> 
     >>> print(f"{best.eps_off_target:.4f}")
     0.0999
     """
-    if isinstance(num_classes, (str, bytes)) or np.ndim(num_classes) > 0 or np.ndim(eps) > 0:
+    k_array, e_array = as_num_classes(num_classes), as_eps(eps)
+    if k_array.ndim or e_array.ndim:
         raise TypeError(
             "optimum takes one num_classes and one eps (use logit_gap, smoothed_target and min_loss for arrays); "
-            f"got num_classes of shape {np.shape(num_classes)} and eps of shape {np.shape(eps)}"
+            f"got num_classes of shape {k_array.shape} and eps of shape {e_array.shape}"
         )
     check_convention(convention)
-    k, e = int(as_num_classes(num_classes)), float(as_eps(eps))
+    k, e = int(k_array), float(e_array)
     p_true, p_other = smoothed_target(k, e, convention=convention)
     entropy = min_loss(k, e, convention=convention)
     return Optimum(

@@ -86,8 +86,12 @@ class NeuralCollapseOptimum:
 
 
 def _scalar(value: Any, name: str) -> None:
-    if not isinstance(value, (str, bytes)) and np.ndim(value) != 0:
-        raise TypeError(f"{name} must be a single number for neural_collapse_optimum; got an array of shape {np.shape(value)}")
+    try:
+        shape = () if isinstance(value, (str, bytes)) else np.shape(value)
+    except (ValueError, TypeError, RuntimeError):  # a ragged list has no shape
+        raise TypeError(f"{name} must be a single number for neural_collapse_optimum; got {value!r}") from None
+    if shape != ():
+        raise TypeError(f"{name} must be a single number for neural_collapse_optimum; got an array of shape {shape}")
 
 
 def _gap_from_margin(k: int, margin: float, one_minus_confidence: float) -> float:

@@ -28,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -40,7 +41,7 @@ except ImportError as error:  # pragma: no cover - hypothesis is a test dependen
         "lstheory.strategies needs the 'hypothesis' package: pip install hypothesis"
     ) from error
 
-from lstheory._validation import CONVENTIONS, check_convention
+from lstheory._validation import CONVENTIONS, as_integer, as_real, check_convention, is_integer_scalar
 
 __all__ = [
     "SmoothingSetup",
@@ -55,6 +56,10 @@ __all__ = [
 ]
 
 
+MAX_ARRAY_SIZE = 10**6
+"""The largest ``N`` or ``K`` of a drawn array: Hypothesis draws it element by element."""
+
+
 class SmoothingSetup(NamedTuple):
     """One label-smoothing setting: ``K``, ``eps`` and the convention ``eps`` is meant in."""
 
@@ -63,25 +68,45 @@ class SmoothingSetup(NamedTuple):
     convention: str
 
 
-def _check_range(name: str, low: float, high: float, floor: float, ceiling: float) -> None:
+def _check_range(
+    names: tuple[str, str], low: object, high: object, floor: float, ceiling: float, *, integer: bool
+) -> tuple:
+    """``floor <= low <= high <= ceiling``, each bound named as the caller's parameter; the bounds as numbers."""
+    valid = f"{'an integer' if integer else 'a real number'} in [{floor}, {ceiling}]"
+    read = as_integer if integer else as_real
+    low, high = (read(value, name, valid) for name, value in zip(names, (low, high)))
     if not floor <= low <= high <= ceiling:
         raise ValueError(
-            f"need {floor} <= min_{name} <= max_{name} <= {ceiling}; got min_{name}={low!r}, max_{name}={high!r}"
+            f"need {floor} <= {names[0]} <= {names[1]} <= {ceiling}; got {names[0]}={low!r}, {names[1]}={high!r}"
         )
+    return low, high
 
 
 def num_classes(min_value: int = 2, max_value: int = 100) -> st.SearchStrategy[int]:
     """Class counts ``K`` with ``2 <= min_value <= K <= max_value``."""
-    _check_range("value", min_value, max_value, 2, 2**53)
-    return st.integers(min_value=min_value, max_value=max_value)
+    low, high = _check_range(("min_value", "max_value"), min_value, max_value, 2, 2**53, integer=True)
+    return st.integers(min_value=low, max_value=high)
+
+
+def _check_conventions(allowed: object, name: str) -> tuple[str, ...]:
+    """A non-empty sequence of convention names (a lone string is refused, not read letter by letter)."""
+    example = f"e.g. {name}=('uniform',)"
+    if isinstance(allowed, (str, bytes)):
+        raise TypeError(
+            f"{name} must be a sequence of convention names ({example}), not a single string; got {allowed!r}"
+        )
+    try:
+        names = tuple(allowed)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of convention names ({example}); got {allowed!r}") from None
+    if not names:
+        raise ValueError(f"{name} must name at least one convention of {CONVENTIONS}; got {allowed!r}")
+    return tuple(check_convention(c, name) for c in names)
 
 
 def conventions(allowed: Sequence[str] = CONVENTIONS) -> st.SearchStrategy[str]:
-    """One of ``allowed`` (default: both of :data:`lstheory.CONVENTIONS`)."""
-    allowed = tuple(check_convention(c, "conventions") for c in allowed)
-    if not allowed:
-        raise ValueError("conventions must name at least one convention")
-    return st.sampled_from(allowed)
+    """One of ``allowed`` (default: both of :data:`lstheory.CONVENTIONS`); a sequence, e.g. ``("uniform",)``."""
+    return st.sampled_from(_check_conventions(allowed, "allowed"))
 
 
 def eps_values(
@@ -93,12 +118,12 @@ def eps_values(
     excluded, so that the optimal logits are finite in both conventions
     (``eps = 0`` is unsmoothed; off_target ``eps = 1`` puts no mass on the label).
     """
-    _check_range("eps", min_value, max_value, 0.0, 1.0)
+    min_value, max_value = _check_range(("min_value", "max_value"), min_value, max_value, 0.0, 1.0, integer=False)
     return st.floats(
         min_value=min_value,
         max_value=max_value,
-        exclude_min=finite_optimum and min_value == 0.0,
-        exclude_max=finite_optimum and max_value == 1.0,
+        exclude_min=bool(finite_optimum) and min_value == 0.0,
+        exclude_max=bool(finite_optimum) and max_value == 1.0,
         allow_nan=False,
         allow_subnormal=False,
     )
@@ -119,15 +144,14 @@ def smoothing_setups(
     PyTorch's terms); ``min_eps``/``max_eps``/``finite_optimum`` are as in
     :func:`eps_values`.
     """
+    _check_range(("min_classes", "max_classes"), min_classes, max_classes, 2, 2**53, integer=True)
+    _check_range(("min_eps", "max_eps"), min_eps, max_eps, 0.0, 1.0, integer=False)
     return st.builds(
         SmoothingSetup,
         num_classes(min_classes, max_classes),
         eps_values(min_eps, max_eps, finite_optimum=finite_optimum),
-        _conventions(conventions),
+        st.sampled_from(_check_conventions(conventions, "conventions")),
     )
-
-
-_conventions = conventions  # smoothing_setups' keyword shadows the function
 
 
 def logits(
@@ -141,13 +165,21 @@ def logits(
 
     ``dtype`` is ``np.float64`` or ``np.float32`` (the values are exact in it).
     """
-    if not max_abs > 0:
-        raise ValueError(f"max_abs must be a positive number; got {max_abs!r}")
-    width = {np.dtype(np.float64): 64, np.dtype(np.float32): 32}.get(np.dtype(dtype))
+    max_abs = as_real(max_abs, "max_abs", "a positive number (finite)")
+    if not 0 < max_abs < math.inf:
+        raise ValueError(f"max_abs must be a positive number (finite); got {max_abs!r}")
+    try:
+        width = {np.dtype(np.float64): 64, np.dtype(np.float32): 32}.get(np.dtype(dtype))
+    except TypeError:  # not a dtype at all
+        width = None
     if width is None:
         raise ValueError(f"dtype must be np.float64 or np.float32; got {dtype!r}")
-    k = num_classes if isinstance(num_classes, st.SearchStrategy) else st.just(num_classes)
-    n = batch_size if isinstance(batch_size, st.SearchStrategy) else st.just(batch_size)
+    if not isinstance(num_classes, st.SearchStrategy):
+        _check_integer("num_classes", num_classes, 2, MAX_ARRAY_SIZE)
+    if not isinstance(batch_size, st.SearchStrategy):
+        _check_integer("batch_size", batch_size, 0, MAX_ARRAY_SIZE)
+    k = num_classes if isinstance(num_classes, st.SearchStrategy) else st.just(int(num_classes))
+    n = batch_size if isinstance(batch_size, st.SearchStrategy) else st.just(int(batch_size))
     elements = st.floats(-max_abs, max_abs, width=width, allow_nan=False, allow_subnormal=False)
     return st.tuples(n, k).flatmap(lambda shape: hnp.arrays(dtype, shape, elements=elements))
 
@@ -164,8 +196,8 @@ def labels(
     entries (never all) are that padding label; so ``batch_size`` must then be
     at least 1.
     """
-    _check_integer("num_classes", num_classes, 2)
-    _check_integer("batch_size", batch_size, 0)
+    _check_integer("num_classes", num_classes, 2, 2**53)
+    _check_integer("batch_size", batch_size, 0, MAX_ARRAY_SIZE)
     _check_ignore_index(ignore_index, num_classes)
     valid = st.integers(0, num_classes - 1)
     if ignore_index is None:
@@ -179,17 +211,20 @@ def labels(
     return hnp.arrays(np.int64, batch_size, elements=padded).filter(lambda y: np.any(y != ignore_index))
 
 
-def _check_integer(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+def _check_integer(name: str, value: object, minimum: int, maximum: int) -> None:
+    if not is_integer_scalar(value) or not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be an integer >= {minimum} (and <= {maximum}); got {value!r}")
 
 
 def _check_ignore_index(ignore_index: object, num_classes: int | None) -> None:
-    """``None``, or an integer that is not a class index (outside ``[0, num_classes)``)."""
+    """``None``, or an int64 integer that is not a class index (outside ``[0, num_classes)``)."""
     if ignore_index is None:
         return
-    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
-        raise ValueError(f"ignore_index must be an integer label outside [0, K) or None; got {ignore_index!r}")
+    if not is_integer_scalar(ignore_index) or not -(2**63) <= ignore_index < 2**63:
+        raise ValueError(
+            f"ignore_index must be an integer label outside [0, K) in the int64 range (labels are int64), "
+            f"or None; got {ignore_index!r}"
+        )
     if num_classes is not None and 0 <= ignore_index < num_classes:
         raise ValueError(
             f"ignore_index must lie outside the class indices [0, {num_classes}) (e.g. -100), or padding "
@@ -213,14 +248,12 @@ def logits_and_labels(
     """
     fixed_k = None if isinstance(num_classes, st.SearchStrategy) else num_classes
     if fixed_k is not None:
-        _check_integer("num_classes", fixed_k, 2)
+        _check_integer("num_classes", fixed_k, 2, MAX_ARRAY_SIZE)
     _check_ignore_index(ignore_index, fixed_k)
     if ignore_index is not None:
         if isinstance(batch_size, st.SearchStrategy):
             batch_size = batch_size.filter(lambda n: n >= 1)
-        elif not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, (bool, np.bool_)) or (
-            batch_size < 1
-        ):
+        elif not is_integer_scalar(batch_size) or batch_size < 1:
             raise ValueError(
                 f"logits_and_labels with ignore_index={ignore_index} needs batch_size >= 1 (some label must "
                 f"not be padding); got batch_size={batch_size!r}"
@@ -245,10 +278,12 @@ def smoothing_cases(
     dtype: type = np.float64,
 ) -> st.SearchStrategy[tuple[SmoothingSetup, np.ndarray, np.ndarray]]:
     """``(setup, logits, labels)``: a :class:`SmoothingSetup` and a batch with its ``K``."""
+    setups = smoothing_setups(min_classes, max_classes, conventions=conventions)
+    logits(2, batch_size, max_abs=max_abs, dtype=dtype)  # checks the batch arguments now, not at draw time
 
     @st.composite
     def case(draw):
-        setup = draw(smoothing_setups(min_classes, max_classes, conventions=conventions))
+        setup = draw(setups)
         z, y = draw(logits_and_labels(setup.num_classes, batch_size, max_abs=max_abs, dtype=dtype))
         return setup, z, y
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from lstheory._progress import progress_bar
+from lstheory._validation import check_seed
 from lstheory.claims.registry import DEFAULT_LEVELS, LEVELS, CheckContext, CheckResult, Claim, all_claims
 
 
@@ -122,7 +123,7 @@ def run_verification(
     unknown = set(levels) - set(LEVELS)
     if unknown:
         raise ValueError(f"levels must be among {LEVELS}; got {sorted(unknown)}")
-    context = CheckContext(device=device, seed=seed)
+    context = CheckContext(device=device, seed=check_seed(seed))
     outcomes = []
     claims = all_claims() if claims is None else tuple(claims)
     unchecked = tuple(c for c in claims if not set(c.checks) & set(levels))

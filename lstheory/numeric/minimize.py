@@ -12,6 +12,7 @@ results are compared with them by the claims registry and the tests.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -20,7 +21,17 @@ import scipy.optimize
 import scipy.sparse.linalg
 import scipy.special
 
-from lstheory._validation import check_convention, check_label
+from lstheory._validation import (
+    allocate,
+    as_array,
+    as_eps,
+    as_real,
+    as_integer,
+    as_num_classes,
+    check_convention,
+    check_label,
+    check_seed,
+)
 
 
 CONVERGED_RELATIVE_RESIDUAL = 1e-11
@@ -77,12 +88,30 @@ class MinimizationResult:
 
 
 def _validate_target(target: np.ndarray) -> np.ndarray:
-    p = np.asarray(target, dtype=np.float64)
+    p = as_array(target, "target", "a 1-D array of at least 2 finite, non-negative class masses")
+    if p.dtype.kind not in "iuf":
+        raise TypeError(f"target must be a 1-D array of real class masses; got dtype {p.dtype}")
+    p = p.astype(np.float64)
     if p.ndim != 1 or p.size < 2:
         raise ValueError(f"target must be a 1-D array of at least 2 class masses; got shape {p.shape}")
     if not np.all(np.isfinite(p)) or np.any(p < 0):
-        raise ValueError("target must be finite and non-negative")
+        bad = p[~(np.isfinite(p) & (p >= 0))][0]
+        raise ValueError(f"target must be finite and non-negative; got {bad!r}")
     return p
+
+
+def _validate_options(seed, start_scale, tol, max_iter) -> tuple[int, float, float, int]:
+    seed = check_seed(seed)
+    start_scale = as_real(start_scale, "start_scale", "a finite real number >= 0")
+    if not 0 <= start_scale < math.inf:
+        raise ValueError(f"start_scale must be a finite real number >= 0; got {start_scale!r}")
+    tol = as_real(tol, "tol", "a finite real number > 0")
+    if not 0 < tol < math.inf:
+        raise ValueError(f"tol must be a finite real number > 0; got {tol!r}")
+    max_iter = as_integer(max_iter, "max_iter", "an integer >= 1")
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1; got {max_iter!r}")
+    return seed, start_scale, tol, max_iter
 
 
 def minimize_cross_entropy(
@@ -139,6 +168,7 @@ def minimize_cross_entropy(
         polishing, when SciPy reports success).
     """
     p = _validate_target(target)
+    seed, start_scale, tol, max_iter = _validate_options(seed, start_scale, tol, max_iter)
     if polish and np.any(p <= 0):
         raise ValueError(
             "target must be > 0 everywhere to polish: a zero mass has no finite optimal logit "
@@ -242,9 +272,16 @@ def smoothed_target_vector(num_classes: int, eps: float, *, label: int = 0, conv
     from lstheory.closed_form import smoothed_target
 
     check_convention(convention)
+    k = as_num_classes(num_classes)
+    if k.ndim:
+        raise TypeError(f"num_classes must be a single integer with 2 <= num_classes <= 2**53; got an array of shape {k.shape}")
+    num_classes = int(k)
     label = check_label(label, num_classes)
     p_true, p_other = smoothed_target(num_classes, eps, convention=convention)
-    target = np.full(num_classes, float(p_other))
+    if np.ndim(p_true):
+        raise TypeError(f"eps must be a single number with 0 <= eps <= 1; got an array of shape {np.shape(p_true)}")
+    target = allocate((num_classes,), f"num_classes={num_classes} is too large for smoothed_target_vector on this machine")
+    target[:] = float(p_other)
     target[label] = float(p_true)
     return target
 
@@ -255,6 +292,27 @@ def minimize_smoothed(
     """Minimise label-smoothed cross-entropy for one ``(K, eps)`` numerically."""
     target = smoothed_target_vector(num_classes, eps, label=label, convention=convention)
     return minimize_cross_entropy(target, label=label, seed=seed, **options)
+
+
+def _configuration_pairs(configurations) -> list[tuple[int, float]]:
+    """``(K, eps)`` pairs, each checked like the closed forms' arguments."""
+    valid = "an iterable of (num_classes, eps) pairs"
+    if isinstance(configurations, (str, bytes)):
+        raise TypeError(f"configurations must be {valid}; got {configurations!r}")
+    try:
+        pairs = [tuple(pair) for pair in configurations]
+    except TypeError:
+        raise TypeError(f"configurations must be {valid}; got {configurations!r}") from None
+    checked = []
+    for index, pair in enumerate(pairs):
+        if len(pair) != 2:
+            raise ValueError(f"configurations[{index}] must be a (num_classes, eps) pair; got {pair!r}")
+        k = as_integer(pair[0], f"configurations[{index}][0] (num_classes)", "an integer with 2 <= num_classes <= 2**53")
+        e = as_eps(pair[1], f"configurations[{index}][1] (eps)")
+        if e.ndim:
+            raise TypeError(f"configurations[{index}][1] (eps) must be a single number; got an array of shape {e.shape}")
+        checked.append((k, float(e)))
+    return checked
 
 
 def sweep(
@@ -272,7 +330,8 @@ def sweep(
     """
     from tqdm.auto import tqdm
 
-    pairs = list(configurations)
+    seed = check_seed(seed)
+    pairs = _configuration_pairs(configurations)
     results = []
     bar = tqdm(pairs, desc=description or f"scipy sweep ({convention})", disable=None if progress is None else not progress, leave=False)
     for index, (k, e) in enumerate(bar):

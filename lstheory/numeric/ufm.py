@@ -19,13 +19,23 @@ random starts, tests.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.optimize
 import scipy.special
 
-from lstheory._validation import as_positive_finite, as_positive_integer, check_convention
+from lstheory._validation import (
+    as_num_classes,
+    as_positive_finite,
+    as_positive_integer,
+    as_real,
+    check_convention,
+    check_seed,
+    check_size,
+)
 from lstheory.numeric.minimize import smoothed_target_vector
 
 GRADIENT_TOLERANCE = 1e-7
@@ -123,11 +133,20 @@ def minimize_unconstrained_features(
     0.897172 True
     """
     check_convention(convention)
-    k = int(num_classes)
+    k_array = as_num_classes(num_classes)
+    if k_array.ndim:
+        raise TypeError(f"num_classes must be a single integer with 2 <= num_classes <= 2**53; got an array of shape {k_array.shape}")
+    k = int(k_array)
+    seed = check_seed(seed)
+    start_scale = as_real(start_scale, "start_scale", "a finite real number >= 0")
+    if not 0 <= start_scale < math.inf:
+        raise ValueError(f"start_scale must be a finite real number >= 0; got {start_scale!r}")
+    max_iter = as_positive_integer(max_iter, "max_iter")
     n = as_positive_integer(samples_per_class, "samples_per_class")
     d = k if feature_dim is None else as_positive_integer(feature_dim, "feature_dim")
     decay_w = as_positive_finite(classifier_decay, "classifier_decay")
     decay_h = as_positive_finite(feature_decay, "feature_decay")
+    check_size(k * d + d * n * k + k, f"samples_per_class={n} and feature_dim={d} with num_classes={k} are too large")
     labels = np.repeat(np.arange(k), n)
     count = labels.size
     targets = _targets(k, eps, convention, labels)

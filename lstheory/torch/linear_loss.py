@@ -38,18 +38,18 @@ Rows whose target is ``ignore_index`` are left out of every product.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from lstheory._validation import check_convention
+from lstheory._validation import check_convention, is_integer_scalar
 from lstheory.torch.loss import (
-    REDUCTIONS,
     _accumulation_dtype,
     _check_eps,
+    _check_ignore_index,
     _check_index_range,
+    _check_reduction,
     label_smoothed_cross_entropy,
     smoothing_coefficients,
 )
@@ -61,8 +61,6 @@ CHUNK_MEMORY_FRACTION = 0.375
 
 MIN_CHUNK_BYTES = 4 * 2**20
 """A chunk may always use this much (small heads: a few rows per chunk would waste the matrix products)."""
-
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 def default_chunk_size(num_classes: int, hidden_size: int, dtype: torch.dtype = torch.float32, *,
@@ -156,14 +154,6 @@ def _check_classifier(classifier: Any, bias: Any, hidden: torch.Tensor) -> int:
     return num_classes
 
 
-def _check_ignore_index(ignore_index: Any) -> int:
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
-        raise TypeError(f"ignore_index must be an integer; got {ignore_index!r} ({type(ignore_index).__name__})")
-    if not _INT64[0] <= int(ignore_index) <= _INT64[1]:
-        raise ValueError(f"ignore_index must fit in int64 ([-2**63, 2**63 - 1]); got {ignore_index}")
-    return int(ignore_index)
-
-
 def _check_target(target: Any, hidden: torch.Tensor, num_classes: int, ignore_index: int) -> tuple[torch.Tensor, bool]:
     """``target`` as ``(N,)`` int64 class indices or ``(N, K)`` probabilities, and which of the two."""
     batch = tuple(hidden.shape[:-1])
@@ -214,7 +204,7 @@ def _check_class_weight(class_weight: Any, num_classes: int, hidden: torch.Tenso
 def _check_chunk_size(chunk_size: Any, num_classes: int, hidden: torch.Tensor, probability_target: bool) -> int:
     if chunk_size is None:
         return default_chunk_size(num_classes, hidden.shape[-1], hidden.dtype, probability_target=probability_target)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
+    if not is_integer_scalar(chunk_size) or chunk_size < 1:
         raise ValueError(f"chunk_size must be None (automatic) or a positive integer (rows per chunk); got {chunk_size!r}")
     return int(chunk_size)
 
@@ -633,8 +623,7 @@ def linear_label_smoothed_cross_entropy(
     num_classes = _check_classifier(classifier, bias, hidden)
     eps_value = _check_eps(eps)
     convention = check_convention(convention)
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {', '.join(map(repr, REDUCTIONS))}; got {reduction!r}")
+    reduction = _check_reduction(reduction)
     ignore_index = _check_ignore_index(ignore_index)
     target_rows, probability_target = _check_target(target, hidden, num_classes, ignore_index)
     class_weight = _check_class_weight(class_weight, num_classes, hidden)

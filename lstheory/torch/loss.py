@@ -39,13 +39,11 @@ which costs ``O(N K)`` memory but is differentiable to any order.
 from __future__ import annotations
 
 import math
-import numbers
-from typing import Any
+from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 
-from lstheory._validation import as_eps, check_convention
+from lstheory._validation import as_eps, as_integer, as_num_classes, check_convention, describe_integer
 from lstheory.closed_form import smoothed_target
 
 __all__ = ["label_smoothed_cross_entropy", "smoothing_coefficients"]
@@ -55,6 +53,7 @@ REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none")
 _HALF_DTYPES = (torch.float16, torch.bfloat16)
 _CPU_BLOCK_BYTES = 16 * 2**20  # a block and its scratch copy fit a 32 MiB L3; few blocks, few thread barriers
 _CUDA_BLOCK_BYTES_FALLBACK = 16 * 2**20
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def smoothing_coefficients(num_classes: int, eps: float, convention: str = "off_target") -> tuple[float, float]:
@@ -92,23 +91,58 @@ def smoothing_coefficients(num_classes: int, eps: float, convention: str = "off_
     >>> print(f"{a:.6f} {b:.6f}")
     0.888889 0.011111
     """
-    p_true, p_other = smoothed_target(num_classes, eps, convention=convention)
-    return float(p_true) - float(p_other), float(p_other)
+    p_true, p_other = _smoothed_target_of_one_setting(num_classes, eps, convention)
+    return p_true - p_other, p_other
+
+
+def _smoothed_target_of_one_setting(num_classes: Any, eps: Any, convention: Any) -> tuple[float, float]:
+    """``(p_true, p_other)`` of one ``(K, eps)``: each a single number (int-like K, real eps)."""
+    k = as_num_classes(num_classes)
+    if k.ndim:
+        raise TypeError(f"num_classes must be a single integer with 2 <= num_classes <= 2**53; got an array of shape {k.shape}")
+    p_true, p_other = smoothed_target(int(k), _check_eps(eps), convention=convention)
+    return float(p_true), float(p_other)
+
+
+class LossMasses(NamedTuple):
+    """The target masses of a label-smoothed loss, as its kernels use them.
+
+    ``p_true`` and ``p_other`` come from :func:`lstheory.closed_form.smoothed_target`,
+    ``a = p_true - p_other`` and ``b = p_other`` are the weights of
+    ``a * nll + b * sum_c(-log q_c)``.  A positive ``p_other`` (``eps > 0``) below the
+    smallest positive number of the accumulation dtype is rounded up to that number, not
+    down to 0 (a faithful rounding, off by less than one unit in its last place): so a class
+    with positive target mass keeps it, and a ``-inf`` logit there gives ``+inf`` as
+    documented, even for ``eps = 5e-324``.
+    """
+
+    a: float
+    b: float
+    p_true: float
+
+    @classmethod
+    def of(cls, num_classes: int, eps: float, convention: str, dtype: torch.dtype) -> "LossMasses":
+        p_true, p_other = _smoothed_target_of_one_setting(num_classes, eps, convention)
+        if eps > 0:
+            finfo = torch.finfo(dtype)
+            p_other = max(p_other, finfo.tiny * finfo.eps)  # the smallest subnormal of dtype
+        return cls(p_true - p_other, p_other, p_true)
 
 
 # --------------------------------------------------------------------------- checks
 
 
 def _check_eps(eps: Any) -> float:
-    if isinstance(eps, torch.Tensor):
-        if eps.numel() != 1 or eps.dim() > 0:
-            raise TypeError(f"eps must be a single real number with 0 <= eps <= 1; got a tensor of shape {tuple(eps.shape)}")
-        if eps.is_complex() or eps.dtype == torch.bool:
-            raise TypeError(f"eps must be a real number with 0 <= eps <= 1; got a tensor of dtype {eps.dtype}")
-        eps = eps.item()
+    """A single smoothing strength ``0 <= eps <= 1`` as a Python float: the value given, read exactly.
+
+    A float32 ``torch.tensor(0.1)`` is ``0.10000000149011612``, and that is the eps used.
+    A tensor that requires grad is refused, as by the closed forms: no gradient flows to eps.
+    """
     value = as_eps(eps)
     if value.ndim != 0:
-        raise TypeError(f"eps must be a single real number with 0 <= eps <= 1; got an array of shape {value.shape}")
+        raise TypeError(
+            f"eps must be a single real number with 0 <= eps <= 1; got an array of shape {value.shape}"
+        )
     return float(value)
 
 
@@ -167,16 +201,46 @@ def _check_weight(weight: Any, logits: torch.Tensor, num_classes: int) -> torch.
     return weight
 
 
-def _check_index_range(target: torch.Tensor, num_classes: int, ignore_index: int) -> None:
+def _check_reduction(reduction: Any) -> str:
+    """``reduction`` if it is one of :data:`REDUCTIONS`, else a ValueError naming it."""
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {', '.join(map(repr, REDUCTIONS))}; got {reduction!r}")
+    return reduction
+
+
+def _check_ignore_index(ignore_index: Any) -> int:
+    """``ignore_index`` as a Python int; it must fit int64, the dtype targets are compared in."""
+    value = as_integer(ignore_index, "ignore_index", "an integer in the int64 range")
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise ValueError(
+            f"ignore_index must fit in int64, the dtype class indices are compared in: an integer in "
+            f"[-2**63, 2**63 - 1]; got {describe_integer(value)}"
+        )
+    return value
+
+
+def _check_index_range(target: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
+    """Class indices of any integer dtype as int64, each in ``[0, K)`` or equal to ``ignore_index``.
+
+    The one place where index targets are read: everything downstream compares int64 values,
+    so a uint8 target is never compared with ``ignore_index = -100`` in uint8 (where -100
+    wraps to 156) nor an int8 one with ``K = 300``.  A uint64 value ``>= 2**63`` is out of range.
+    """
+    indices = target.long()
     if target.numel() == 0:
-        return
-    bad = ((target < 0) | (target >= num_classes)) & (target != ignore_index)
+        return indices
+    bad = ((indices < 0) | (indices >= num_classes)) & (indices != ignore_index)
+    if not target.dtype.is_signed:
+        bad |= indices < 0  # a uint64 >= 2**63 wrapped to a negative int64
     if bool(bad.any()):
         position = tuple(int(i) for i in torch.nonzero(bad)[0].tolist())
+        value = int(indices[position])
+        shown = f"{value + 2**64} (a uint64)" if value < 0 and not target.dtype.is_signed else str(value)
         raise ValueError(
             f"target must hold class indices in [0, {num_classes - 1}] (K = {num_classes}) or "
-            f"ignore_index={ignore_index}; got {int(target[position])} at index {position}"
+            f"ignore_index={ignore_index}; got {shown} at index {position}"
         )
+    return indices
 
 
 # --------------------------------------------------------------------------- blocks
@@ -247,10 +311,18 @@ class _Scratch:
         return storage[:numel].view(like.shape)
 
 
-def _smoothed_target_block(target_block, a, b, w_view, scratch) -> torch.Tensor:
-    """``t_c = w_c (a p_c + b)`` of a block of probability targets, in a scratch tensor."""
+def _smoothed_target_block(target_block, masses, w_view, scratch) -> torch.Tensor:
+    """``t_c = w_c (a p_c + b)`` of a block of probability targets, in a scratch tensor.
+
+    With ``a < 0`` (off_target ``eps > (K-1)/K``) ``a p_c + b`` cancels (``p_c = 1`` and
+    ``eps`` near 1 leave a tiny true-class mass that ``a + b`` rounds to 0); there it is
+    formed as ``(1 - p_c) p_other + p_c p_true``, a sum of non-negative terms.
+    """
     t = scratch("target", target_block)
-    t.copy_(target_block).mul_(a).add_(b)
+    if masses.a < 0:
+        t.copy_(target_block).neg_().add_(1.0).mul_(masses.b).add_(target_block, alpha=masses.p_true)
+    else:
+        t.copy_(target_block).mul_(masses.a).add_(masses.b)
     if w_view is not None:
         t.mul_(w_view)
     return t
@@ -258,8 +330,69 @@ def _smoothed_target_block(target_block, a, b, w_view, scratch) -> torch.Tensor:
 
 def _sum_of_products(t: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
     """``sum_c t_c log q_c`` over the class axis (kept), with ``0 * (-inf)`` counted as 0 (NaN kept)."""
-    zero = t == 0
-    return torch.mul(t, log_q).masked_fill_(zero, 0.0).sum(1, keepdim=True)
+    zero_times_inf = (t == 0) & (log_q == -math.inf)
+    return torch.mul(t, log_q).masked_fill_(zero_times_inf, 0.0).sum(1, keepdim=True)
+
+
+class _ForwardPass:
+    """The forward block loop: ``log_softmax`` of each block into scratch, O(1) numbers kept per position.
+
+    Every term is a non-negative mass times ``-log q_c``, so no infinities cancel: a ``-inf``
+    logit of a class with positive mass gives ``+inf``; one with zero mass (zero weight,
+    ``p_true = 0`` or ``p_other = 0``) adds 0, not ``0 * inf = NaN``; NaN (the softmax of a row
+    with a NaN or ``+inf`` logit, or with every logit ``-inf``, is NaN) stays NaN.
+    """
+
+    def __init__(self, layout, z_all, w_acc, zero_weight, scratch):
+        self.layout, self.z_all, self.w_acc, self.zero_weight, self.scratch = layout, z_all, w_acc, zero_weight, scratch
+        self.w_view = None if w_acc is None else layout.class_vector(w_acc)
+        self.acc, self.device = scratch.dtype, scratch.device
+
+    def _log_q(self, index) -> torch.Tensor:
+        z = self.z_all[index]
+        return torch.log_softmax(z, 1, dtype=self.acc, out=self.scratch("log_q", z))
+
+    def index_target_loss(self, y_all, masses, ignore_index, blocks) -> torch.Tensor:
+        """``-p_true w_y log q_y - p_other sum_{c != y} w_c log q_c`` per position, 0 where ignored."""
+        valid = y_all != ignore_index
+        y_safe = torch.where(valid, y_all, torch.zeros_like(y_all))
+        log_q_true = self.layout.empty_per_position(self.acc, self.device) if masses.p_true > 0 else None
+        log_q_others = self.layout.empty_per_position(self.acc, self.device) if masses.b > 0 else None
+        for index in blocks:
+            log_q, y_block = self._log_q(index), y_safe[index]
+            at_y = log_q.gather(1, y_block)
+            if log_q_true is not None:
+                log_q_true[index] = at_y
+            if log_q_others is not None:
+                # the true class enters with p_true, above: leave it out here (keeping a NaN)
+                log_q.scatter_(1, y_block, torch.where(torch.isnan(at_y), at_y, torch.zeros_like(at_y)))
+                log_q_others[index] = self._weighted_sum(log_q)
+        loss = torch.zeros_like(valid, dtype=self.acc)
+        if log_q_true is not None:
+            true_term = log_q_true if self.w_acc is None else _mass_times_log_q(self.w_acc[y_safe], log_q_true)
+            loss.sub_(true_term, alpha=masses.p_true)
+        if log_q_others is not None:
+            loss.sub_(log_q_others, alpha=masses.b)
+        return torch.where(valid, loss, torch.zeros_like(loss))
+
+    def _weighted_sum(self, log_q: torch.Tensor) -> torch.Tensor:
+        """``sum_c w_c log q_c`` over the class axis (kept), a zero weight times ``-inf`` counted as 0."""
+        if self.w_view is None:
+            return log_q.sum(1, keepdim=True)
+        if self.zero_weight is not None:
+            log_q.masked_fill_(self.zero_weight & (log_q == -math.inf), 0.0)
+        return torch.mul(log_q, self.w_view).sum(1, keepdim=True)
+
+    def probability_target_loss(self, p_all, masses, blocks) -> tuple[torch.Tensor, torch.Tensor]:
+        """``-sum_c t_c log q_c`` per position, and ``T = sum_c t_c`` (saved for backward)."""
+        total = self.layout.empty_per_position(self.acc, self.device)
+        cross = self.layout.empty_per_position(self.acc, self.device)
+        for index in blocks:
+            log_q = self._log_q(index)
+            t = _smoothed_target_block(p_all[index], masses, self.w_view, self.scratch)
+            total[index] = t.sum(1, keepdim=True)
+            cross[index] = _sum_of_products(t, log_q)
+        return cross.neg_(), total
 
 
 # --------------------------------------------------------------------------- autograd
@@ -286,65 +419,22 @@ class _LabelSmoothedCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, logits, target, weight, a, b, ignore_index, probability_target, has_zero_weight):
+    def forward(ctx, logits, target, weight, masses, ignore_index, probability_target, has_zero_weight):
         num_rows, num_classes, num_positions = logits.shape
         acc = _accumulation_dtype(logits.dtype)
-        device = logits.device
         layout = _Layout(num_rows, num_classes, num_positions)
-        z_all = layout.classes(logits)
         w_acc = None if weight is None else weight.detach().to(acc)
-        w_view = None if w_acc is None else layout.class_vector(w_acc)
         zero_weight = layout.class_vector(w_acc == 0) if has_zero_weight else None
-        scratch = _Scratch(acc, device)
-        blocks = layout.blocks(logits.element_size(), _block_bytes(device))
+        pass_ = _ForwardPass(layout, layout.classes(logits), w_acc, zero_weight, _Scratch(acc, logits.device))
+        blocks = layout.blocks(logits.element_size(), _block_bytes(logits.device))
+        ctx.settings = (masses, ignore_index, probability_target)
         if probability_target:
-            p_all = layout.classes(target)
-            total = layout.empty_per_position(acc, device)  # T = sum_c t_c
-            cross = layout.empty_per_position(acc, device)  # sum_c t_c log q_c
-            for index in blocks:
-                z = z_all[index]
-                log_q = torch.log_softmax(z, 1, dtype=acc, out=scratch("log_q", z))
-                t = _smoothed_target_block(p_all[index], a, b, w_view, scratch)
-                total[index] = t.sum(1, keepdim=True)
-                cross[index] = _sum_of_products(t, log_q)
+            loss, total = pass_.probability_target_loss(layout.classes(target), masses, blocks)
             ctx.save_for_backward(logits, target, weight, total)
-            ctx.settings = (a, b, ignore_index, probability_target)
-            return layout.per_position_result(cross.neg_())
-
-        y_all = layout.per_position(target)
-        valid = y_all != ignore_index
-        y_safe = torch.where(valid, y_all, torch.zeros_like(y_all)).long()
-        # off_target with eps = 1 puts no mass on the true class (a + b = 0): its a- and b-terms
-        # cancel, so both are left out (a -inf true logit then adds 0, not inf - inf = NaN)
-        label_free = a + b == 0.0
-        log_q_true = layout.empty_per_position(acc, device) if a != 0.0 and not label_free else None
-        log_q_sum = layout.empty_per_position(acc, device) if b != 0.0 else None  # sum_c w_c log q_c
-        for index in blocks:
-            z = z_all[index]
-            log_q = torch.log_softmax(z, 1, dtype=acc, out=scratch("log_q", z))
-            if log_q_true is not None:
-                log_q_true[index] = log_q.gather(1, y_safe[index])
-            if log_q_sum is not None:
-                if label_free:
-                    log_q.scatter_(1, y_safe[index], 0.0)
-                if w_acc is None:
-                    log_q_sum[index] = log_q.sum(1, keepdim=True)
-                else:
-                    if zero_weight is not None:  # a -inf logit of a class without weight adds 0
-                        log_q.masked_fill_(zero_weight, 0.0)
-                    log_q_sum[index] = torch.mul(log_q, w_view).sum(1, keepdim=True)
-        loss = torch.zeros_like(valid, dtype=acc)
-        if log_q_true is not None:
-            if w_acc is None:
-                loss.sub_(log_q_true, alpha=a)
-            else:
-                w_y = w_acc[y_safe]
-                loss.sub_(torch.where(w_y == 0, torch.zeros_like(w_y), w_y * log_q_true), alpha=a)
-        if log_q_sum is not None:
-            loss.sub_(log_q_sum, alpha=b)
-        ctx.save_for_backward(logits, target, weight)
-        ctx.settings = (a, b, ignore_index, probability_target)
-        return layout.per_position_result(torch.where(valid, loss, torch.zeros_like(loss)))
+        else:
+            loss = pass_.index_target_loss(layout.per_position(target), masses, ignore_index, blocks)
+            ctx.save_for_backward(logits, target, weight)
+        return layout.per_position_result(loss)
 
     @staticmethod
     def backward(ctx, grad_loss):
@@ -357,7 +447,8 @@ class _LabelSmoothedCrossEntropy(torch.autograd.Function):
     @staticmethod
     def _lean_backward(ctx, grad_loss):
         """The O(N)-memory backward (first order only)."""
-        a, b, ignore_index, probability_target = ctx.settings
+        masses, ignore_index, probability_target = ctx.settings
+        a, b = masses.a, masses.b
         if probability_target:
             logits, target, weight, total = ctx.saved_tensors
         else:
@@ -378,7 +469,7 @@ class _LabelSmoothedCrossEntropy(torch.autograd.Function):
             y_all = layout.per_position(target)
             valid = y_all != ignore_index
             g = torch.where(valid, g, torch.zeros_like(g))
-            y_safe = torch.where(valid, y_all, torch.zeros_like(y_all)).long()
+            y_safe = torch.where(valid, y_all, torch.zeros_like(y_all))
             if w_acc is None:
                 scale = g * (a + b * num_classes)
                 true_term = g * -a  # added at the true class
@@ -399,7 +490,7 @@ class _LabelSmoothedCrossEntropy(torch.autograd.Function):
         for index in layout.blocks(logits.element_size(), block_bytes):
             z = z_all[index]
             g_block = g[index]
-            t = _smoothed_target_block(p_all[index], a, b, w_view, scratch) if probability_target else None
+            t = _smoothed_target_block(p_all[index], masses, w_view, scratch) if probability_target else None
             if grad_all is not None:
                 # dloss/dz_c = g (T q_c - t_c)
                 out = grad_all[index] if direct else scratch("grad", z)
@@ -424,26 +515,34 @@ class _LabelSmoothedCrossEntropy(torch.autograd.Function):
                 grad_target_all[index] = term if w_view is None else term * w_view
             if grad_weight is not None:
                 # dloss/dw_c = -(t_c / w_c) log q_c, with 0 * (-inf) counted as 0
-                reduce_dims = layout.non_class_dims
                 if probability_target:
                     coef = scratch("coef", z).copy_(p_all[index]).mul_(a).add_(b).mul_(g_block)
-                    grad_weight -= _masked_product(coef, log_q).sum(dim=reduce_dims)
+                    grad_weight -= _masked_product(coef, log_q).sum(dim=layout.non_class_dims)
                 else:
-                    label_free = a + b == 0.0  # no mass on the true class: its terms cancel, skip both
-                    if b != 0.0:
-                        if label_free:
-                            log_q.scatter_(1, y_safe[index], 0.0)
-                        grad_weight -= _masked_product(g_block * b, log_q).sum(dim=reduce_dims)
-                    if a != 0.0 and not label_free:
-                        y_block = y_safe[index]
-                        term = _masked_product(g_block * a, log_q.gather(1, y_block))
-                        grad_weight.index_add_(0, y_block.reshape(-1), -term.reshape(-1))
+                    grad_weight -= _index_target_weight_gradient(log_q, g_block, y_safe[index], masses, layout)
         if grad_weight is not None:
             grad_weight = grad_weight.to(weight.dtype)
-        return grad_logits, grad_target, grad_weight, None, None, None, None, None
+        return grad_logits, grad_target, grad_weight, None, None, None, None
 
 
-def _composite_per_position(logits, target, weight, a, b, ignore_index, probability_target):
+def _index_target_weight_gradient(log_q, g_block, y_block, masses, layout) -> torch.Tensor:
+    """``sum_n g_n (p_true [c == y_n] + p_other [c != y_n]) log q_{n,c}`` per class ``c`` (minus dloss/dw_c).
+
+    Like the forward pass, the true class enters with ``p_true`` and every other class with
+    ``p_other``, both ``>= 0``: no infinities cancel.  ``log_q`` (scratch) is overwritten.
+    """
+    at_y = log_q.gather(1, y_block)
+    gradient = torch.zeros(log_q.shape[1], dtype=log_q.dtype, device=log_q.device)
+    if masses.b > 0:
+        log_q.scatter_(1, y_block, 0.0)
+        gradient += _masked_product(g_block * masses.b, log_q).sum(dim=layout.non_class_dims)
+    if masses.p_true > 0:
+        term = _masked_product(g_block * masses.p_true, at_y)
+        gradient.index_add_(0, y_block.reshape(-1), term.reshape(-1))
+    return gradient
+
+
+def _composite_per_position(logits, target, weight, masses, ignore_index, probability_target):
     """``-sum_c t_c log q_c`` of ``(N, K, D)`` logits in plain autograd ops, ``(N, D)``, O(N K) memory.
 
     The same loss as :class:`_LabelSmoothedCrossEntropy` (``0 * log q`` counted as 0, ignored
@@ -454,11 +553,12 @@ def _composite_per_position(logits, target, weight, a, b, ignore_index, probabil
     log_q = torch.log_softmax(logits, 1, dtype=acc)
     # unweighted target coefficients s_c (t_c = w_c s_c)
     if probability_target:
-        s = target.to(acc) * a + b
+        p = target.to(acc)
+        s = (1 - p) * masses.b + p * masses.p_true if masses.a < 0 else p * masses.a + masses.b
     else:
         valid = target != ignore_index
-        y_safe = torch.where(valid, target, torch.zeros_like(target)).long().unsqueeze(1)
-        s = torch.full_like(log_q, b).scatter_(1, y_safe, a + b) * valid.unsqueeze(1).to(acc)
+        y_safe = torch.where(valid, target, torch.zeros_like(target)).unsqueeze(1)
+        s = torch.full_like(log_q, masses.b).scatter_(1, y_safe, masses.p_true) * valid.unsqueeze(1).to(acc)
     # 0 * (-inf) counts as 0: replace the infinite factor (not the product), so that no
     # 0 * inf reaches the derivatives either; zero coefficients with finite log q keep their
     # derivatives (d/ds_c = log q_c, d/dw_c = s_c log q_c), as in the O(N) backward
@@ -471,18 +571,18 @@ def _composite_per_position(logits, target, weight, a, b, ignore_index, probabil
 
 def _differentiable_backward(ctx, grad_loss):
     """Backward under ``create_graph=True``: autograd through :func:`_composite_per_position`."""
-    a, b, ignore_index, probability_target = ctx.settings
+    masses, ignore_index, probability_target = ctx.settings
     logits, target, weight = ctx.saved_tensors[:3]
     candidates = (logits, target, weight)
     wanted = [i for i, need in enumerate(ctx.needs_input_grad[:3]) if need]
-    per_position = _composite_per_position(logits, target, weight, a, b, ignore_index, probability_target)
+    per_position = _composite_per_position(logits, target, weight, masses, ignore_index, probability_target)
     g = grad_loss
     if not probability_target:  # ignored positions get no gradient, even from a NaN upstream (0 / 0 mean)
         g = torch.where(target != ignore_index, g, torch.zeros_like(g))
     grads = torch.autograd.grad(
         per_position, [candidates[i] for i in wanted], g, create_graph=True, allow_unused=True
     )
-    result = [None] * 8
+    result = [None] * 7
     for i, grad in zip(wanted, grads):
         result[i] = grad
     return tuple(result)
@@ -523,9 +623,18 @@ class _Layout:
 
 
 def _masked_product(coefficient: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
-    """``coefficient * log_q`` with the product 0 where the coefficient is 0 (even if ``log_q = -inf``)."""
+    """``coefficient * log_q`` with the product 0 where the coefficient is 0 (even if ``log_q = -inf``).
+
+    For backward, where a zero coefficient is a zero mass or a zero upstream gradient.
+    """
     product = coefficient * log_q
     return torch.where(coefficient == 0, torch.zeros_like(product), product)
+
+
+def _mass_times_log_q(mass: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    """``mass * log_q`` with ``0 * (-inf)`` counted as 0; a NaN ``log_q`` (undefined softmax) stays NaN."""
+    product = mass * log_q
+    return torch.where((mass == 0) & (log_q == -math.inf), torch.zeros_like(product), product)
 
 
 # --------------------------------------------------------------------------- public
@@ -578,11 +687,16 @@ def label_smoothed_cross_entropy(
         bfloat16, float32 or float64; ``K >= 2``.  Entries are finite or
         ``-inf`` (a masked class).
     target : Tensor
-        Class indices, integer dtype, shape ``(N, d1, ..., dk)`` (``()`` for
-        one sample), each in ``[0, K-1]`` or equal to ``ignore_index``; or
-        class probabilities, floating dtype, the shape of ``logits``.
-    eps : float
-        Smoothing strength, ``0 <= eps <= 1``.
+        Class indices, any integer dtype (uint8 to int64, compared in int64:
+        a uint8 ``156`` is class 156, never ``ignore_index=-100`` wrapped),
+        shape ``(N, d1, ..., dk)`` (``()`` for one sample), each in
+        ``[0, K-1]`` or equal to ``ignore_index``; or class probabilities,
+        floating dtype, the shape of ``logits``.
+    eps : float, or a 0-d array or tensor
+        Smoothing strength, ``0 <= eps <= 1``, used as given (a float32
+        ``torch.tensor(0.1)`` is ``0.10000000149011612``).  A tensor that
+        requires grad is refused (``TypeError``), as by the closed forms: no
+        gradient flows to eps.
     convention : {"off_target", "uniform"}
         ``"uniform"`` equals ``F.cross_entropy(..., label_smoothing=eps)`` in
         value and gradient; ``"off_target"`` equals fairseq's
@@ -595,8 +709,8 @@ def label_smoothed_cross_entropy(
         counterpart (tested against a plain-autograd formula).
     ignore_index : int
         Index-target value whose positions add nothing to the loss nor to the
-        mean's denominator.  Must be negative for probability targets (as in
-        PyTorch).
+        mean's denominator; in the int64 range.  Must be negative for
+        probability targets (as in PyTorch).
     reduction : {"mean", "sum", "none"}
 
     Returns
@@ -618,13 +732,26 @@ def label_smoothed_cross_entropy(
       equal to ``F.cross_entropy``'s (uniform).
     * float16/bfloat16 inputs are computed and reduced in float32; the result
       and the gradient are cast back to the input dtype.
-    * A ``-inf`` logit with ``eps > 0`` (any class with positive target mass)
-      gives ``+inf`` loss and a finite gradient (that class's ``q_c = 0``);
-      never NaN.  A class with zero target mass (zero weight, ``eps = 0``, or
-      the true class under ``off_target`` with ``eps = 1``) contributes
-      ``0``, not ``0 * inf``: here this function gives a finite value where
-      PyTorch (or fairseq's formula) returns NaN.  A row whose logits are
-      all ``-inf``, or any ``+inf`` or NaN logit, gives NaN, as in PyTorch.
+    * Edge rules.  Index targets are evaluated as ``p_true w_y (-log q_y) +
+      p_other sum_{c != y} w_c (-log q_c)``, two non-negative masses, so no
+      infinities cancel (off_target ``eps > (K-1)/K``, where ``a < 0``, included):
+
+      - a ``-inf`` logit of a class with positive target mass gives ``+inf``
+        and a finite gradient (that class's ``q_c = 0``), for every
+        ``eps > 0`` however small: a ``p_other`` below the smallest positive
+        number of the accumulation dtype is rounded up to it, not down to 0
+        (``eps = 5e-324`` gives ``+inf``);
+      - a class with zero target mass (zero weight, the other classes at
+        ``eps = 0``, the true class under ``off_target`` at ``eps = 1``)
+        contributes ``0``, not ``0 * inf``: a finite value where PyTorch (or
+        fairseq's formula) returns NaN;
+      - a row whose softmax is undefined (a NaN or ``+inf`` logit, or every
+        logit ``-inf``) gives NaN whatever the weights and eps (a zero-weight
+        true class at ``eps = 0`` included), as in PyTorch;
+      - ignored positions give 0.
+
+      Probability targets follow the same rules with the masses ``t_c`` as
+      computed (a zero ``t_c`` times ``-inf`` counts as 0; NaN stays NaN).
 
     Accuracy: in float64 equal to PyTorch's and fairseq's formulas to about
     ``1e-15`` relative (tested at ``1e-10``).  In float32 the per-row
@@ -653,11 +780,8 @@ def label_smoothed_cross_entropy(
     logits = _check_logits(logits)
     eps_value = _check_eps(eps)
     convention = check_convention(convention)
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {', '.join(map(repr, REDUCTIONS))}; got {reduction!r}")
-    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, numbers.Integral):
-        raise TypeError(f"ignore_index must be an integer; got {ignore_index!r} ({type(ignore_index).__name__})")
-    ignore_index = int(ignore_index)
+    reduction = _check_reduction(reduction)
+    ignore_index = _check_ignore_index(ignore_index)
     probability_target = _is_probability_target(logits, target)
     unbatched = logits.dim() == 1
     num_classes = int(logits.shape[0 if unbatched else 1])
@@ -668,41 +792,50 @@ def label_smoothed_cross_entropy(
             f"PyTorch; got ignore_index={ignore_index}"
         )
     if not probability_target:
-        _check_index_range(target, num_classes, ignore_index)
-    a, b = smoothing_coefficients(num_classes, eps_value, convention)
-
-    if unbatched:
-        logits_nkd = logits.contiguous().view(1, num_classes, 1)
-        target_nkd = target.contiguous().view(1, num_classes, 1) if probability_target else target.reshape(1, 1)
-    else:
-        num_rows = logits.shape[0]
-        num_positions = math.prod(logits.shape[2:])
-        logits_nkd = logits.contiguous().view(num_rows, num_classes, num_positions)
-        if probability_target:
-            target_nkd = target.contiguous().view(num_rows, num_classes, num_positions)
-        else:
-            target_nkd = target.reshape(num_rows, num_positions)
+        target = _check_index_range(target, num_classes, ignore_index)
+    masses = LossMasses.of(num_classes, eps_value, convention, _accumulation_dtype(logits.dtype))
+    logits_nkd, target_nkd = _as_nkd(logits, target, probability_target)
     has_zero_weight = weight is not None and bool((weight == 0).any())
     per_position = _LabelSmoothedCrossEntropy.apply(
-        logits_nkd, target_nkd, weight, a, b, ignore_index, probability_target, has_zero_weight
+        logits_nkd, target_nkd, weight, masses, ignore_index, probability_target, has_zero_weight
     )
-    acc = per_position.dtype
     if reduction == "none":
         shape = () if unbatched else tuple(logits.shape[:1]) + tuple(logits.shape[2:])
         return per_position.reshape(shape).to(logits.dtype)
     total = per_position.sum()
     if reduction == "sum":
         return total.to(logits.dtype)
+    return (total / _mean_denominator(per_position, target_nkd, weight, ignore_index, probability_target)).to(
+        logits.dtype
+    )
+
+
+def _as_nkd(logits: torch.Tensor, target: torch.Tensor, probability_target: bool):
+    """Views of the logits as ``(N, K, D)`` (copied once if not contiguous) and the target as ``(N, K, D)`` or ``(N, D)``."""
+    num_classes = logits.shape[0 if logits.dim() == 1 else 1]
+    if logits.dim() == 1:
+        num_rows, num_positions = 1, 1
+    else:
+        num_rows, num_positions = logits.shape[0], math.prod(logits.shape[2:])
+    logits_nkd = logits.contiguous().view(num_rows, num_classes, num_positions)
+    if probability_target:
+        return logits_nkd, target.contiguous().view(num_rows, num_classes, num_positions)
+    return logits_nkd, target.reshape(num_rows, num_positions)
+
+
+def _mean_denominator(per_position, target_nkd, weight, ignore_index, probability_target) -> torch.Tensor:
+    """The mean's denominator: positions (probability targets) or ``sum_n w_{y_n}`` over kept positions.
+
+    A zero denominator gives NaN (PyTorch's 0 / 0 nll term), not total / 0 = inf; no host sync.
+    """
+    acc = per_position.dtype
     if probability_target:
         count = per_position.numel()
-        result = total / count if count else total * float("nan")
-        return result.to(logits.dtype)
+        return torch.tensor(count if count else math.nan, dtype=acc, device=per_position.device)
     valid = target_nkd != ignore_index
     if weight is None:
         denominator = valid.sum().to(acc)
     else:
-        safe = torch.where(valid, target_nkd, torch.zeros_like(target_nkd)).long()
-        denominator = torch.where(valid, weight.to(acc)[safe], torch.zeros((), dtype=acc, device=logits.device)).sum()
-    # a zero denominator gives NaN (PyTorch's 0 / 0 nll term), not total / 0 = inf; no host sync
-    denominator = torch.where(denominator == 0, torch.full_like(denominator, math.nan), denominator)
-    return (total / denominator).to(logits.dtype)
+        safe = torch.where(valid, target_nkd, torch.zeros_like(target_nkd))
+        denominator = torch.where(valid, weight.to(acc)[safe], torch.zeros((), dtype=acc, device=per_position.device)).sum()
+    return torch.where(denominator == 0, torch.full_like(denominator, math.nan), denominator)

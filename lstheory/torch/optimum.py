@@ -3,7 +3,10 @@ r"""The label-smoothing optimum as torch tensors, from the accurate closed forms
 Nothing is derived here: the values come from :mod:`lstheory.closed_form`
 (computed in NumPy float64 to a few ulps) and are rounded once to the
 requested dtype on the requested device.  The results carry no autograd
-graph.
+graph, and an ``eps`` (or ``alpha``) tensor that requires grad is refused
+rather than silently detached, as by the closed forms and the loss.  A
+``device`` this torch build cannot use (``"cuda"`` on a CPU-only build) is a
+``ValueError``.
 """
 
 from __future__ import annotations
@@ -18,21 +21,20 @@ from lstheory import closed_form
 __all__ = ["optimal_logits", "logit_gap"]
 
 
-def _as_float64_array(value: Any, name: str) -> np.ndarray | Any:
-    """A tensor becomes a float64 NumPy array (exactly: every float dtype embeds in float64)."""
-    if isinstance(value, torch.Tensor):
-        if value.is_complex() or value.dtype == torch.bool:
-            raise TypeError(f"{name} must be a real tensor; got dtype {value.dtype}")
-        return value.detach().to("cpu", torch.float64).numpy()
-    return value
-
-
-def _as_numpy_integers(value: Any) -> Any:
-    """A tensor of class counts becomes a NumPy array of its own (integer) dtype."""
-    if isinstance(value, torch.Tensor):
-        array = value.detach().cpu().numpy()
-        return array[()] if array.ndim == 0 else array
-    return value
+def _check_device(device: Any) -> torch.device:
+    """``device`` as a ``torch.device`` on which this torch build can allocate, else a ValueError/TypeError."""
+    if not isinstance(device, (str, torch.device)) or isinstance(device, bool):
+        raise TypeError(f"device must be a torch.device or a string such as 'cpu' or 'cuda:0'; got {device!r}")
+    try:
+        device = torch.device(device)
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError, ValueError) as error:  # e.g. 'cuda' on a CPU-only build
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(
+            f"device={str(device)!r} is not available in this torch build ({detail}); "
+            f"torch.cuda.is_available() is {torch.cuda.is_available()}: use device='cpu'"
+        ) from None
+    return device
 
 
 def _result_dtype_and_device(eps: Any, dtype: torch.dtype | None, device: Any) -> tuple[torch.dtype, torch.device]:
@@ -42,14 +44,14 @@ def _result_dtype_and_device(eps: Any, dtype: torch.dtype | None, device: Any) -
         raise TypeError(f"dtype must be a floating torch.dtype (e.g. torch.float64); got {dtype!r}")
     if device is None:
         device = eps.device if isinstance(eps, torch.Tensor) else torch.device("cpu")
-    return dtype, torch.device(device)
+    return dtype, _check_device(device)
 
 
 def _to_tensor(values: Any, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     array = np.asarray(values, dtype=np.float64)
     # float64 -> float32/float16 rounds once; bfloat16 goes through float32 (torch has
     # no direct double -> bfloat16 cast), which can round twice.
-    return torch.from_numpy(array.copy()).to(device=device, dtype=dtype)
+    return torch.from_numpy(np.array(array, copy=True)).to(device=device, dtype=dtype)
 
 
 def logit_gap(
@@ -72,12 +74,14 @@ def logit_gap(
     num_classes : int or integer array/tensor
         ``K``, ``2 <= K <= 2**53``; broadcasts against ``eps``.
     eps : float, array or Tensor of shape ``S``
-        Smoothing strength in ``[0, 1]``.
+        Smoothing strength in ``[0, 1]``, read exactly; a tensor that requires
+        grad is refused (``TypeError``), as by the closed forms.
     convention : {"off_target", "uniform"}
     dtype : torch.dtype, optional
         Default: ``eps.dtype`` for a floating tensor, else torch's default dtype.
     device : torch.device or str, optional
-        Default: ``eps.device`` for a tensor, else the CPU.
+        Default: ``eps.device`` for a tensor, else the CPU.  Must be usable
+        by this torch build (``ValueError`` otherwise).
 
     Returns
     -------
@@ -97,11 +101,7 @@ def logit_gap(
     [4.3944, 2.1972]
     """
     dtype, device = _result_dtype_and_device(eps, dtype, device)
-    values = closed_form.logit_gap(
-        _as_numpy_integers(num_classes),
-        _as_float64_array(eps, "eps"),
-        convention=convention,
-    )
+    values = closed_form.logit_gap(num_classes, eps, convention=convention)
     return _to_tensor(values, dtype, device)
 
 
@@ -128,7 +128,8 @@ def optimal_logits(
         ``K``, ``2 <= K <= 2**53``; the length of the last axis.
     eps : float, array or Tensor of shape ``S``
         Smoothing strength in ``[0, 1]``.  A tensor is read exactly (every
-        float dtype embeds in float64); its graph is not followed.
+        float dtype embeds in float64); one that requires grad is refused
+        (``TypeError``): the optimum is not differentiated with respect to eps.
     label : int
         The true class, ``0 <= label < K``.
     alpha : float, array or Tensor broadcastable with ``eps``
@@ -139,7 +140,8 @@ def optimal_logits(
     dtype : torch.dtype, optional
         Default: ``eps.dtype`` for a floating tensor, else torch's default dtype.
     device : torch.device or str, optional
-        Default: ``eps.device`` for a tensor, else the CPU.
+        Default: ``eps.device`` for a tensor, else the CPU.  Must be usable
+        by this torch build (``ValueError`` otherwise).
 
     Returns
     -------
@@ -161,11 +163,5 @@ def optimal_logits(
     [[0.0, 2.8904, 0.0], [0.0, 0.6931, 0.0]]
     """
     dtype, device = _result_dtype_and_device(eps, dtype, device)
-    values = closed_form.optimal_logits(
-        _as_numpy_integers(num_classes),
-        _as_float64_array(eps, "eps"),
-        label=label,
-        alpha=_as_float64_array(alpha, "alpha"),
-        convention=convention,
-    )
+    values = closed_form.optimal_logits(num_classes, eps, label=label, alpha=alpha, convention=convention)
     return _to_tensor(values, dtype, device)

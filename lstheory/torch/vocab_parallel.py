@@ -13,6 +13,7 @@ needs only per-row sums, so it decomposes exactly::
     loss = p_true w_y (log S - U) + b (W_y log S - D),   W_y = sum_{c != y} w_c
 
 with ``p_true = a + b`` and ``(a, b)`` of :func:`lstheory.torch.smoothing_coefficients`
+(``b`` rounded up, not to 0, for a tiny ``eps > 0``: :class:`lstheory.torch.loss.LossMasses`)
 (``w = 1`` without class weights: then ``W_y = K - 1`` and the loss is
 ``a (lse - z_y) + K b (lse - mean_c z_c)``).  Every rank ends with the same
 sums, hence the same loss.  The gradient of a row needs no communication::
@@ -34,7 +35,6 @@ decomposition and checks this function under ``gloo``.
 from __future__ import annotations
 
 import math
-import numbers
 import sys
 from typing import Any
 
@@ -42,16 +42,17 @@ import torch
 import torch.distributed as dist
 from torch.autograd.function import once_differentiable
 
-from lstheory._validation import check_convention
+from lstheory._validation import as_integer, check_convention, describe_integer, is_integer_scalar
 from lstheory.torch.loss import (
-    REDUCTIONS,
     _Scratch,
     _accumulation_dtype,
     _block_bytes,
     _check_eps,
+    _check_ignore_index,
     _check_index_range,
+    _check_reduction,
     _check_weight,
-    smoothing_coefficients,
+    LossMasses,
 )
 
 __all__ = ["vocab_parallel_label_smoothed_cross_entropy", "vocab_shard_bounds"]
@@ -76,7 +77,7 @@ def vocab_shard_bounds(num_classes: int, world_size: int) -> tuple[tuple[int, in
     ((0, 3), (3, 6), (6, 8), (8, 10))
     """
     for name, value in (("num_classes", num_classes), ("world_size", world_size)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        if not is_integer_scalar(value) or value < 1:
             raise ValueError(f"{name} must be a positive integer; got {value!r}")
     if world_size > num_classes:
         raise ValueError(f"world_size must be at most num_classes={num_classes} (one class per rank); got {world_size}")
@@ -131,9 +132,7 @@ def _from_dtensor(logits, target, vocab_start, num_classes, group):
 
 
 def _check_integer(value: Any, name: str, valid: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer ({valid}); got {value!r} ({type(value).__name__})")
-    return int(value)
+    return as_integer(value, name, f"an integer ({valid})")
 
 
 def _check_local_logits(logits: Any) -> torch.Tensor:
@@ -168,8 +167,8 @@ def _check_layout(vocab_start: Any, num_classes: Any, local_classes: int) -> tup
         missing = "num_classes" if num_classes is None else "vocab_start"
         raise TypeError(f"{missing} is required (keyword) unless local_logits is a DTensor sharded on the classes")
     num_classes = _check_integer(num_classes, "num_classes", "the global vocabulary size K >= 2")
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be the global vocabulary size K >= 2; got {num_classes}")
+    if not 2 <= num_classes <= 2**53:
+        raise ValueError(f"num_classes must be the global vocabulary size K >= 2 (and <= 2**53); got {describe_integer(num_classes)}")
     vocab_start = _check_integer(vocab_start, "vocab_start", f"0 <= vocab_start <= K - K_r = {num_classes - local_classes}")
     if not 0 <= vocab_start <= num_classes - local_classes:
         raise ValueError(
@@ -182,7 +181,7 @@ def _check_layout(vocab_start: Any, num_classes: Any, local_classes: int) -> tup
 def _check_class_weight(class_weight: Any, logits: torch.Tensor, num_classes: int) -> torch.Tensor | None:
     if isinstance(class_weight, torch.Tensor) and class_weight.dim() == 1 and class_weight.shape[0] == logits.shape[-1] != num_classes:
         raise ValueError(
-            f"class_weight must be the full vector of all {num_classes} class weights on every rank; got "
+            f"class_weight must be the full vector of all {num_classes} class weights (num_classes={num_classes}) on every rank; got "
             f"{class_weight.shape[0]} entries, this rank's shard size (gather it once: it is small)"
         )
     try:
@@ -501,17 +500,15 @@ def vocab_parallel_label_smoothed_cross_entropy(
     target = _check_target(target, logits)
     eps_value = _check_eps(eps)
     convention = check_convention(convention)
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {', '.join(map(repr, REDUCTIONS))}; got {reduction!r}")
-    ignore_index = _check_integer(ignore_index, "ignore_index", "the target value of rows to skip")
-    if not -(2**63) <= ignore_index < 2**63:
-        raise ValueError(f"ignore_index must fit in int64 (targets are compared in int64); got {ignore_index}")
+    reduction = _check_reduction(reduction)
+    ignore_index = _check_ignore_index(ignore_index)
     weight = _check_class_weight(class_weight, logits, num_classes)
     _check_index_range(target, num_classes, ignore_index)
     group = _resolve_group(group)
-    a, b = smoothing_coefficients(num_classes, eps_value, convention)
-
     acc = _accumulation_dtype(logits.dtype)
+    # b rounded up, not to 0, when eps > 0 is tiny: a -inf logit then gives +inf, as documented
+    a, b, _ = LossMasses.of(num_classes, eps_value, convention, acc)
+
     weight_acc = None if weight is None else weight.detach().to(acc)
     rows = target.reshape(-1)
     per_row = _VocabParallelSmoothedCrossEntropy.apply(

@@ -50,8 +50,8 @@ def test_float32_logits(z):
     "call, words",
     [
         (lambda: lst.num_classes(1, 5), "need 2 <= min_value <= max_value"),
-        (lambda: lst.eps_values(0.5, 0.2), "need 0.0 <= min_eps <= max_eps <= 1.0"),
-        (lambda: lst.conventions(("eps/K",)), "conventions must be one of"),
+        (lambda: lst.eps_values(0.5, 0.2), "need 0.0 <= min_value <= max_value <= 1.0"),
+        (lambda: lst.conventions(("eps/K",)), "allowed must be one of"),
         (lambda: lst.logits(3, 2, max_abs=0.0), "max_abs must be a positive number"),
         (lambda: lst.logits(3, 2, dtype=np.float16), "dtype must be np.float64 or np.float32"),
         # Padding needs a sample that is not padding, and a padding label that is no class.
