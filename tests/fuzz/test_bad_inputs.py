@@ -214,7 +214,7 @@ def test_negative_zero_eps_gives_positive_zero_mass():
         (["--classes", "9007199254740993"], ["--classes", "2**53"]),
         (["--classes", "10.5"], ["--classes", "integers"]),
         (["--classes", "1" + "0" * 400], ["--classes", "an integer of 401 digits"]),
-        (["--convention", "pytorch"], ["--convention", "invalid choice"]),
+        (["--convention", "pytorch"], ["--convention", "pytorch", "use 'uniform'"]),
     ],
 )
 def test_table_rejects_bad_values_in_one_line(args, words, capsys):
