@@ -155,18 +155,50 @@ def machine_description(device: str | torch.device = "cpu") -> dict:
     return description
 
 
+def _stat_fields(pid: str) -> list[str]:
+    """Fields of ``/proc/<pid>/stat`` after the command name (index 1 is the parent pid, 11-14 the CPU ticks)."""
+    with open(f"/proc/{pid}/stat") as handle:
+        return handle.read().rsplit(")", 1)[1].split()
+
+
+def _own_tree_ticks() -> int:
+    """CPU ticks of this process and its descendants, live ones and those already reaped.
+
+    ``utime + stime`` of this process and of every live descendant, plus the
+    ``cutime + cstime`` each of them has collected from children it reaped:
+    the subprocesses a benchmark starts itself (a measuring subprocess, a
+    ``torch.distributed`` group behind a fork server) count as its own work.
+    """
+    parents: dict[str, str] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            parents[pid] = _stat_fields(pid)[1]
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+    tree, frontier = set(), {str(os.getpid())}
+    while frontier:
+        tree |= frontier
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - tree
+    ticks = 0
+    for pid in tree:
+        try:
+            ticks += sum(int(v) for v in _stat_fields(pid)[11:15])
+        except (OSError, IndexError, ValueError):
+            continue
+    return ticks
+
+
 def other_processes_cpu_seconds() -> float | None:
-    """CPU seconds used so far by everything but this process (Linux ``/proc``), or None."""
+    """CPU seconds used so far by everything but this process and its descendants (Linux ``/proc``), or None."""
     try:
         with open("/proc/stat") as handle:
             fields = [int(v) for v in handle.readline().split()[1:]]
-        with open("/proc/self/stat") as handle:
-            own = handle.read().rsplit(")", 1)[1].split()
         ticks = os.sysconf("SC_CLK_TCK")
+        own = _own_tree_ticks()
     except (OSError, ValueError, IndexError, AttributeError):
         return None
     busy = sum(fields[:8]) - fields[3] - fields[4]  # all but idle and iowait
-    return (busy - int(own[11]) - int(own[12])) / ticks  # minus this process's utime + stime
+    return (busy - own) / ticks
 
 
 # --------------------------------------------------------------------------- timing

@@ -87,8 +87,7 @@ def bench_vocab_parallel(
         Measurement("vocab_parallel", case, "median time, forward+backward", "ms", 1e3 * parallel, 1e3 * dense,
                     f"dense label_smoothed_cross_entropy, 1 process, {threads} threads",
                     f"{world_size} gloo processes x 1 thread, K/{world_size} classes each; median of {repeats}, per "
-                    f"repeat the slower rank; the ranks used {cpu:.1f} CPU-s, which the busy-machine figure counts "
-                    "as other processes'"),
+                    f"repeat the slower rank; the ranks used {cpu:.1f} CPU-s"),
         Measurement("vocab_parallel", f"{case}, all-reduces alone", "time in the two all-reduces", "ms", 1e3 * collectives, 1e3 * parallel,
                     "the whole parallel call", f"all-reduce MAX of N+2 and SUM of 3N+1 float32, timed alone; the "
                     "ratio is their share of the call"),
